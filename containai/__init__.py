@@ -1,0 +1,7 @@
+"""containai: AI coding agents in systemd system containers, reached over SSH."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,84 @@
+"""Inputs to the machine: past-tense facts. Tags are stable wire names."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
+    """Base of every input to :class:`~containai.fsm.ContainerFSM`."""
+
+
+class ContainerCreated(Event, tag="container-created"):
+    container_id: str
+
+
+class ContainerStarted(Event, tag="container-started"):
+    pass
+
+
+class ContainerDied(Event, tag="container-died"):
+    exit_code: int = 0
+
+
+class ContainerOOMKilled(Event, tag="container-oom-killed"):
+    pass
+
+
+class ContainerDestroyed(Event, tag="container-destroyed"):
+    pass
+
+
+class InitDoneSeen(Event, tag="init-done-seen"):
+    """The init-done marker line appeared on the container's console."""
+
+
+class SshdReadySeen(Event, tag="sshd-ready-seen"):
+    """The sshd-ready marker line appeared on the container's console."""
+
+
+class ProbeSucceeded(Event, tag="probe-succeeded"):
+    probe: str
+
+
+class ProbeFailed(Event, tag="probe-failed"):
+    probe: str
+    reason: str
+
+
+class SessionOpened(Event, tag="session-opened"):
+    session_id: str
+
+
+class SessionClosed(Event, tag="session-closed"):
+    session_id: str
+
+
+class StartRequested(Event, tag="start-requested"):
+    pass
+
+
+class StopRequested(Event, tag="stop-requested"):
+    timeout: float = 10.0
+
+
+class DeadlineExpired(Event, tag="deadline-expired"):
+    pass
+
+
+AnyEvent = (
+    ContainerCreated
+    | ContainerStarted
+    | ContainerDied
+    | ContainerOOMKilled
+    | ContainerDestroyed
+    | InitDoneSeen
+    | SshdReadySeen
+    | ProbeSucceeded
+    | ProbeFailed
+    | SessionOpened
+    | SessionClosed
+    | StartRequested
+    | StopRequested
+    | DeadlineExpired
+)
