@@ -19,11 +19,7 @@ from containai.fsm._errors import CaiError
 T = TypeVar("T")
 
 #: One module per command under ``containai.cli``; each defines ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "setup",
-    "doctor",
-    "image",
-)
+COMMAND_MODULES: tuple[str, ...] = ("version",)
 
 app = typer.Typer(
     name="cai",
@@ -33,6 +29,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Run AI coding agents in systemd system containers, reached over SSH."""
 
 
 def build_app() -> typer.Typer:
