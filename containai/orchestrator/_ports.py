@@ -8,9 +8,12 @@ errors are mapped to :class:`~containai.fsm.CaiError` subclasses inside the adap
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager
 
 
 # -- Docker -----------------------------------------------------------------------------------
@@ -88,19 +91,28 @@ class DockerPort(Protocol):
 
     async def start(self, ref: str) -> None: ...
 
-    async def stop(self, ref: str, *, timeout: float) -> None: ...
+    async def stop(self, ref: str, *, grace: float) -> None: ...
 
     async def kill(self, ref: str) -> None: ...
 
     async def remove(self, ref: str, *, volumes: bool = False) -> None: ...
 
-    def events(self, *, since: int | None) -> AsyncIterator[DockerEvent]:
-        """Managed-container events from ``since`` (unix nanoseconds) on. The first item
-        is yielded only after the stream is connected; see :meth:`wait_events_connected`."""
+    async def image_exists(self, ref: str) -> bool: ...
+
+    async def remove_volume(self, name: str) -> None: ...
+
+    def event_stream(
+        self, *, since: int | None
+    ) -> AbstractAsyncContextManager[AsyncIterator[DockerEvent]]:
+        """Managed-container events from ``since`` (unix nanoseconds) on.
+
+        Entering the context returns only once the engine has answered, so whatever happens
+        after ``__aenter__`` returns is on the stream: subscribe first, then list or act."""
         ...
 
-    def console(self, ref: str) -> AsyncIterator[str]:
-        """Lines of the container's console (its TTY log stream), from the start, following."""
+    def console(self, ref: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """Lines of the container's console (its TTY log stream), from the start, following
+        until the container stops."""
         ...
 
     async def put_file(self, ref: str, path: str, data: bytes, *, mode: int, uid: int) -> None: ...
