@@ -19,7 +19,15 @@ from containai.fsm._errors import CaiError
 T = TypeVar("T")
 
 #: One module per command under ``containai.cli``; each defines ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = ("version",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "up",
+    "ps",
+    "stop",
+    "events",
+    "shell",
+    "batch",
+)
 
 app = typer.Typer(
     name="cai",

@@ -1,0 +1,712 @@
+"""The orchestrator: one anyio task group, one Docker event subscription for every managed
+container, one supervisor per container, a capacity limiter for parallel bring-up.
+
+Theory of operation. Docker is the source of truth and events are the trigger, never the only
+record. On start and on every reconnect of the event stream, the orchestrator first subscribes
+(the stream is entered only once the engine answered), then lists managed containers and
+rebuilds or corrects each machine from what it sees (reconcile). Events carry a ``since``
+cursor so a reconnect replays what happened while the stream was down; replayed facts that a
+machine has already seen are rejected by it and counted, never applied twice.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import anyio
+import msgspec
+
+from containai._defaults import (
+    AGENT_UID,
+    DATA_MOUNT,
+    ENGINE_HOST,
+    LABEL_DATA_VOLUME,
+    LABEL_WORKSPACE,
+    SSH_HOST_PREFIX,
+    WORKSPACE_MOUNT,
+    config_home,
+    image_ref,
+)
+from containai.fsm import ContainerFSM, State
+from containai.fsm._errors import (
+    AmbiguousWorkspace,
+    CaiError,
+    ContainerGone,
+    DockerError,
+    DockerUnavailable,
+    HostKeyMismatch,
+    NameCollision,
+    SSHUnavailable,
+    UsageError,
+)
+from containai.fsm._events import (
+    ContainerCreated,
+    ContainerDestroyed,
+    ContainerDied,
+    ContainerOOMKilled,
+    ContainerStarted,
+    Event,
+    SessionClosed,
+    SessionOpened,
+    StartRequested,
+    StopRequested,
+)
+from containai.fsm._lifecycle import Transition
+from containai.orchestrator import _sshfiles
+from containai.orchestrator._backoff import Backoff
+from containai.orchestrator._journal import Journal
+from containai.orchestrator._ports import CreateSpec, SSHTarget
+from containai.orchestrator._runtime import host_config
+from containai.orchestrator._status import Statistics, WorkspaceStatus
+from containai.orchestrator._supervisor import Hooks, Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from anyio.abc import TaskGroup, TaskStatus
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    from containai.model import Overrides, WorkspaceSpec
+    from containai.orchestrator._ports import ContainerView, DockerEvent, DockerPort, SSHPort
+
+HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
+AUTHORIZED_KEYS = "/home/agent/.ssh/authorized_keys"
+
+
+def default_parallel() -> int:
+    """Bring-up concurrency for this host: two per core, at least 4 (boots mostly wait)."""
+    return max(4, 2 * (os.cpu_count() or 2))
+
+
+def _fact(event: DockerEvent) -> Event | None:
+    match event.action:
+        case "create":
+            return ContainerCreated(container_id=event.container_id)
+        case "start":
+            return ContainerStarted()
+        case "die":
+            return ContainerDied(exit_code=event.exit_code or 0)
+        case "oom":
+            return ContainerOOMKilled()
+        case "destroy":
+            return ContainerDestroyed()
+    return None
+
+
+def _restored_state(view: ContainerView) -> tuple[State, str]:
+    if view.status in ("running", "restarting", "paused"):
+        return State.BOOTING, ""
+    if view.oom_killed:
+        return State.FAILED, "out of memory (OOM killed)"
+    if view.status == "created":
+        return State.STOPPED, "created, never started"
+    return State.STOPPED, ""
+
+
+class Orchestrator:
+    """Brings workspaces up and down and tells what happens to them.
+
+    Obtain one with :func:`open_orchestrator`; it lives as long as that context.
+    """
+
+    def __init__(
+        self,
+        tg: TaskGroup,
+        docker: DockerPort,
+        ssh: SSHPort,
+        *,
+        client_key: Callable[[], Awaitable[str]],
+        key_path: Path,
+        parallel: int,
+        jitter: float,
+        journal: Journal | None,
+        engine: str,
+    ) -> None:
+        self._tg = tg
+        self.docker = docker
+        self.ssh = ssh
+        self._client_key = client_key
+        self._public_key: str | None = None
+        self.key_path = key_path
+        self.limiter = anyio.CapacityLimiter(parallel)
+        self._jitter = jitter
+        self._journal = journal
+        self.engine = engine
+        self._supervisors: dict[str, Supervisor] = {}
+        self._specs: dict[str, WorkspaceSpec] = {}
+        self._subscribers: set[MemoryObjectSendStream[Transition]] = set()
+        self._claim = anyio.Lock()
+        self._since: int | None = None
+        self._reconcile_needed = anyio.Event()
+        self._counts = {
+            "events": 0,
+            "reconnects": 0,
+            "reconciles": 0,
+            "published": 0,
+            "sub_dropped": 0,
+        }
+        self._runtime: tuple[str, int] | None = None
+
+    # -- public API ---------------------------------------------------------------------------
+    async def up(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overrides: Overrides | None = None,
+        fresh: bool = False,
+        image: str | None = None,
+    ) -> WorkspaceStatus:
+        """Bring the workspace at ``path`` up to ``sshd-ready`` (reusing its container).
+
+        Raises:
+            WorkspaceFailed: the workspace ended ``failed``; the message holds the reason.
+            ConfigError: the workspace or its configuration is invalid.
+        """
+        from containai.model import resolve_workspace
+
+        spec = await anyio.to_thread.run_sync(resolve_workspace, path, overrides)
+        async with self.limiter:
+            if self._jitter:
+                await anyio.sleep(random.uniform(0, self._jitter))
+            sup = await self._ensure(spec, fresh=fresh, image=image)
+            await sup.wait_for(State.SSHD_READY)
+        return self.status(sup.name)
+
+    async def wait(self, workspace: str, state: str | State = State.SSHD_READY) -> WorkspaceStatus:
+        """Wait until ``workspace`` (a path or container name) reaches ``state``."""
+        sup = self._find(workspace)
+        await sup.wait_for(State(state))
+        return self.status(sup.name)
+
+    async def stop(self, workspace: str, *, grace: float = 10.0) -> WorkspaceStatus:
+        """Stop gracefully (systemd's SIGRTMIN+3), killing after ``grace`` seconds."""
+        sup = self._find(workspace)
+        if sup.state in (State.STOPPED, State.REMOVED):
+            return self.status(sup.name)
+        if sup.state == State.FAILED:
+            # The machine gave up on it, but the container may still run: stop it anyway.
+            try:
+                await self.docker.stop(sup.name, grace=grace)
+            except ContainerGone:
+                pass
+            return self.status(sup.name)
+        sup.feed(StopRequested(timeout=grace))
+        await sup.wait_for(State.STOPPED)
+        return self.status(sup.name)
+
+    async def remove(self, workspace: str, *, volumes: bool = False) -> None:
+        """Remove the container (stopping it first if needed) and its SSH entries.
+
+        The data volume is kept unless ``volumes``; a volume still used by another workspace
+        is never removed.
+        """
+        sup = self._find(workspace)
+        volume = self._specs[sup.name].data_volume if sup.name in self._specs else ""
+        view: ContainerView | None = None
+        try:
+            view = await self.docker.inspect(sup.name)
+            volume = view.labels.get(LABEL_DATA_VOLUME, volume)
+            await self.docker.remove(sup.name)
+        except ContainerGone:
+            pass
+        with anyio.move_on_after(10):
+            await sup.wait_for(State.REMOVED)
+        await anyio.to_thread.run_sync(self._forget_ssh, sup.name, view.ssh_port if view else None)
+        if volumes and volume:
+            users = [
+                v.name
+                for v in await self.docker.list_managed()
+                if v.labels.get(LABEL_DATA_VOLUME) == volume
+            ]
+            if users:
+                raise UsageError(
+                    f"data volume {volume} is still used by {', '.join(sorted(users))}; "
+                    "remove those workspaces first or keep the volume"
+                )
+            try:
+                await self.docker.remove_volume(volume)
+            except ContainerGone:
+                pass
+
+    def status(self, workspace: str) -> WorkspaceStatus:
+        sup = self._find(workspace)
+        spec = self._specs.get(sup.name)
+        view = sup.view
+        return WorkspaceStatus(
+            name=sup.name,
+            workspace=sup.workspace,
+            state=sup.state.value,
+            reason=sup.fsm.reason or "",
+            ssh_alias=f"{SSH_HOST_PREFIX}{sup.name}",
+            ssh_port=sup.ssh_port,
+            since=sup.since,
+            started_at=view.started_at if view else "",
+            runtime=view.runtime if view else "",
+            image=view.image if view else "",
+            memory=view.memory if view else (spec.memory if spec else 0),
+            nano_cpus=view.nano_cpus if view else (spec.nano_cpus if spec else 0),
+            data_volume=(view.labels.get(LABEL_DATA_VOLUME, "") if view else "")
+            or (spec.data_volume if spec else ""),
+            agent=spec.agent if spec else "",
+        )
+
+    def workspaces(self) -> list[WorkspaceStatus]:
+        return sorted(
+            (
+                self.status(name)
+                for name, s in self._supervisors.items()
+                if s.state != State.REMOVED
+            ),
+            key=lambda w: w.name,
+        )
+
+    async def settled(self, *, within: float = 10.0) -> None:
+        """Wait (bounded) until no workspace is in a transient state; used by ``cai ps``."""
+        with anyio.move_on_after(within):
+            for sup in list(self._supervisors.values()):
+                while sup.state in (State.CREATING, State.BOOTING, State.INIT_DONE, State.STOPPING):
+                    await sup.changed()
+
+    async def events(self) -> AsyncIterator[Transition]:
+        """Every transition of every workspace from now on, as it happens."""
+        send, receive = anyio.create_memory_object_stream[Transition](1024)
+        self._subscribers.add(send)
+        try:
+            async with receive:
+                async for record in receive:
+                    yield record
+        finally:
+            self._subscribers.discard(send)
+
+    @asynccontextmanager
+    async def session(self, workspace: str) -> AsyncIterator[SSHTarget]:
+        """Hold an orchestrator-owned SSH session: the workspace is ``attached`` meanwhile."""
+        sup = self._find(workspace)
+        await sup.wait_for(State.SSHD_READY)
+        session_id = f"{os.getpid()}-{random.getrandbits(32):08x}"
+        sup.feed(SessionOpened(session_id=session_id))
+        try:
+            yield self.target(sup.name)
+        finally:
+            sup.feed(SessionClosed(session_id=session_id))
+
+    def target(self, workspace: str) -> SSHTarget:
+        sup = self._find(workspace)
+        if sup.ssh_port is None:
+            raise SSHUnavailable(f"{sup.name} has no published SSH port", container=sup.name)
+        spec = self._specs.get(sup.name)
+        return SSHTarget(
+            port=sup.ssh_port,
+            key_path=str(self.key_path),
+            known_hosts=str(_sshfiles.known_hosts_path()),
+            forward_agent=spec.forward_agent if spec else False,
+        )
+
+    def statistics(self) -> Statistics:
+        by_state: dict[str, int] = {}
+        for sup in self._supervisors.values():
+            by_state[sup.state.value] = by_state.get(sup.state.value, 0) + 1
+        return Statistics(
+            workspaces=len(self._supervisors),
+            by_state=by_state,
+            docker_events=self._counts["events"],
+            events_dropped=sum(s.dropped for s in self._supervisors.values())
+            + self._counts["sub_dropped"],
+            facts_rejected=sum(s.rejected for s in self._supervisors.values()),
+            reconnects=self._counts["reconnects"],
+            reconciles=self._counts["reconciles"],
+            published=self._counts["published"],
+            subscribers=len(self._subscribers),
+        )
+
+    # -- lookup -------------------------------------------------------------------------------
+    def _find(self, workspace: str) -> Supervisor:
+        if workspace in self._supervisors:
+            return self._supervisors[workspace]
+        path = str(Path(workspace).resolve()) if os.path.exists(workspace) else workspace
+        found = [
+            s
+            for s in self._supervisors.values()
+            if s.workspace == path and s.state != State.REMOVED
+        ]
+        if len(found) > 1:
+            names = ", ".join(sorted(s.name for s in found))
+            raise AmbiguousWorkspace(
+                f"several containers belong to {path} ({names}); pass --container NAME"
+            )
+        if not found:
+            raise ContainerGone(f"no workspace container for {workspace}; run `cai up {workspace}`")
+        return found[0]
+
+    # -- bring-up -----------------------------------------------------------------------------
+    async def _ensure(self, spec: WorkspaceSpec, *, fresh: bool, image: str | None) -> Supervisor:
+        async with self._claim:
+            mine = [
+                s
+                for s in self._supervisors.values()
+                if s.workspace == spec.path and s.state != State.REMOVED
+            ]
+            if len(mine) > 1:
+                names = ", ".join(sorted(s.name for s in mine))
+                raise AmbiguousWorkspace(
+                    f"several containers belong to {spec.path} ({names}); pass --container NAME"
+                )
+            if mine and fresh:
+                await self.remove(mine[0].name)
+                mine = []
+            if mine:
+                sup = mine[0]
+                self._specs.setdefault(sup.name, spec)
+                if sup.state in (State.STOPPED, State.FAILED):
+                    sup.feed(StartRequested())
+                return sup
+            name = await self._free_name(spec)
+            fsm, effects = ContainerFSM.new(self._now(), workspace=spec.path, container=name)
+            self._specs[name] = spec
+            sup = self._spawn(name, spec.path, fsm, effects)
+            sup.image = image or image_ref("base")
+            return sup
+
+    async def _free_name(self, spec: WorkspaceSpec) -> str:
+        from containai.model import suffixed
+
+        for n in range(1, 100):
+            candidate = spec.name if n == 1 else suffixed(spec.name, n)
+            if candidate in self._supervisors:
+                continue
+            try:
+                view = await self.docker.inspect(candidate)
+            except ContainerGone:
+                return candidate
+            if view.labels.get(LABEL_WORKSPACE) == spec.path:
+                return candidate  # ours, not yet seen by this process: adopt it on create
+        raise NameCollision(
+            f"no free container name for {spec.path}: {spec.name} through -99 are taken"
+        )
+
+    async def _create(self, sup: Supervisor) -> None:
+        spec = self._specs[sup.name]
+        runtime, cgroup = await self._engine_runtime(spec.runtime)
+        from containai.model import workspace_labels
+
+        env = {
+            "CAI_HOST_WORKSPACE": spec.path,
+            "CAI_INNER_DOCKER": "1" if spec.inner_docker else "0",
+            "TZ": os.environ.get("TZ", "UTC"),
+        }
+        env.update({f"CAI_ENV_{k}": v for k, v in spec.env.items()})
+        create = CreateSpec(
+            name=sup.name,
+            image=sup.image,
+            hostname=spec.hostname,
+            labels=workspace_labels(spec, sup.name),
+            env=env,
+            binds=(f"{spec.path}:{WORKSPACE_MOUNT}", f"{spec.data_volume}:{DATA_MOUNT}"),
+            ssh_port_range=spec.port_range,
+            memory=spec.memory,
+            nano_cpus=spec.nano_cpus,
+            runtime=runtime,
+            host_config_extra=host_config(
+                runtime=runtime, cgroup_version=cgroup, inner_docker=spec.inner_docker
+            ),
+        )
+        try:
+            container_id = await self.docker.create(create)
+        except DockerError as exc:
+            if exc.status != 409:
+                raise
+            # Another cai process created it first: adopt it if it is this workspace's.
+            view = await self.docker.inspect(sup.name)
+            if view.labels.get(LABEL_WORKSPACE) != spec.path:
+                raise
+            container_id = view.id
+        sup.container_id = container_id
+        sup.feed(ContainerCreated(container_id=container_id))
+
+    async def _engine_runtime(self, wanted: str) -> tuple[str, int]:
+        if self._runtime is None:
+            info = await self.docker.info()
+            from containai.orchestrator._runtime import choose_runtime
+
+            self._runtime = (choose_runtime(wanted, info.runtimes), info.cgroup_version)
+        return self._runtime
+
+    # -- probes -------------------------------------------------------------------------------
+    async def _probe(self, sup: Supervisor, probe: str, nudge: anyio.Event) -> None:
+        view = await self.docker.inspect(sup.name)
+        sup.view = view
+        if probe == "liveness":
+            if view.status != "running":
+                raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
+            await self.ssh.probe(self.target(sup.name))
+            return
+        if self._public_key is None:
+            self._public_key = await self._client_key()
+        await self.docker.put_file(
+            sup.name, AUTHORIZED_KEYS, self._public_key.encode(), mode=0o600, uid=AGENT_UID
+        )
+        backoff = Backoff(initial=0.05, cap=1.0)
+        pinned: tuple[int, str] | None = None
+        while True:
+            try:
+                if view.ssh_port is None:
+                    view = await self.docker.inspect(sup.name)
+                    sup.view = view
+                    if view.status != "running":
+                        raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
+                    if view.ssh_port is None:
+                        raise SSHUnavailable("no SSH port published yet")
+                sup.ssh_port = view.ssh_port
+                host_key = (await self.docker.read_file(sup.name, HOST_KEY_PATH)).decode().strip()
+                if pinned != (view.ssh_port, host_key):
+                    await anyio.to_thread.run_sync(self._pin, sup.name, view.ssh_port, host_key)
+                    pinned = (view.ssh_port, host_key)
+                await self.ssh.probe(self.target(sup.name))
+                break
+            except HostKeyMismatch:
+                raise
+            except (SSHUnavailable, ContainerGone) as exc:
+                if isinstance(exc, ContainerGone) and "is " in str(exc):
+                    raise
+            with anyio.move_on_after(backoff.next_delay()):
+                await nudge.wait()
+        spec = self._specs.get(sup.name)
+        await anyio.to_thread.run_sync(
+            self._write_config, sup.name, view.ssh_port, spec.forward_agent if spec else False
+        )
+
+    def _pin(self, name: str, port: int, host_key: str) -> None:
+        _sshfiles.pin_host_keys(f"{SSH_HOST_PREFIX}{name}", port, [host_key])
+
+    def _write_config(self, name: str, port: int, forward_agent: bool) -> None:
+        _sshfiles.write_host_config(name, port, key_path=self.key_path, forward_agent=forward_agent)
+        _sshfiles.ensure_include()
+
+    def _forget_ssh(self, name: str, port: int | None) -> None:
+        _sshfiles.remove_host_config(name)
+        _sshfiles.remove_host_keys(f"{SSH_HOST_PREFIX}{name}", port)
+
+    # -- supervisors ----------------------------------------------------------------------------
+    def _now(self) -> float:
+        return anyio.current_time()
+
+    def _spawn(
+        self,
+        name: str,
+        workspace: str,
+        fsm: ContainerFSM,
+        effects: list[object] | None = None,
+        *,
+        quiet: bool = False,
+    ) -> Supervisor:
+        sup = Supervisor(
+            name=name,
+            workspace=workspace,
+            fsm=fsm,
+            docker=self.docker,
+            hooks=Hooks(
+                create=self._create, probe=self._probe, publish=self._publish, clock=self._now
+            ),
+            initial_effects=effects,  # type: ignore[arg-type]
+            quiet_until_settled=quiet,
+        )
+        self._supervisors[name] = sup
+        self._tg.start_soon(self._run_supervisor, sup, name=f"supervisor {name}")
+        return sup
+
+    async def _run_supervisor(self, sup: Supervisor) -> None:
+        try:
+            await sup.run()
+        finally:
+            if self._supervisors.get(sup.name) is sup:
+                del self._supervisors[sup.name]
+                self._specs.pop(sup.name, None)
+
+    def _adopt(self, view: ContainerView, *, quiet: bool, state: State | None = None) -> Supervisor:
+        restored, reason = _restored_state(view)
+        state = state or restored
+        fsm = ContainerFSM.restore(
+            state,
+            self._now(),
+            workspace=view.labels.get(LABEL_WORKSPACE, ""),
+            container=view.name,
+            reason=reason,
+        )
+        sup = self._spawn(view.name, view.labels.get(LABEL_WORKSPACE, ""), fsm, quiet=quiet)
+        sup.view = view
+        sup.container_id = view.id
+        sup.ssh_port = view.ssh_port
+        return sup
+
+    def _publish(self, sup: Supervisor, transition: Transition) -> None:
+        record = msgspec.structs.replace(
+            transition, time=time.time(), workspace=sup.workspace, container=sup.name
+        )
+        sup.since = record.time
+        self._counts["published"] += 1
+        if self._journal is not None:
+            try:
+                self._journal.append(record)
+            except OSError:
+                pass  # the journal is a convenience; never fail a bring-up over it
+        for send in list(self._subscribers):
+            try:
+                send.send_nowait(record)
+            except anyio.WouldBlock:
+                self._counts["sub_dropped"] += 1
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self._subscribers.discard(send)
+
+    # -- events and reconcile -------------------------------------------------------------------
+    async def watch(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> NoReturn:
+        """Follow the engine's events forever, reconnecting with backoff; reconcile on every
+        (re)connect. Reports started after the first successful subscribe + reconcile."""
+        backoff = Backoff(initial=0.1, cap=5.0)
+        started = False
+        while True:
+            try:
+                async with self.docker.event_stream(since=self._since) as stream:
+                    await self._reconcile()
+                    if not started:
+                        task_status.started()
+                        started = True
+                    backoff.reset()
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._reconcile_on_demand)
+                        async for event in stream:
+                            self._route(event)
+                        tg.cancel_scope.cancel()
+            except DockerUnavailable:
+                if not started:
+                    raise
+            self._counts["reconnects"] += 1
+            await anyio.sleep(backoff.next_delay())
+
+    async def _reconcile_on_demand(self) -> None:
+        while True:
+            await self._reconcile_needed.wait()
+            self._reconcile_needed = anyio.Event()
+            await self._reconcile()
+
+    def _route(self, event: DockerEvent) -> None:
+        self._counts["events"] += 1
+        self._since = event.time_nano
+        sup = self._supervisors.get(event.name)
+        if sup is None:
+            if event.action == "create":
+                self._tg.start_soon(self._adopt_by_name, event.name)
+            return
+        fact = _fact(event)
+        if fact is not None and not sup.feed(fact):
+            self._reconcile_needed.set()  # overflow policy: drop, count, reconcile
+
+    async def _adopt_by_name(self, name: str) -> None:
+        if name in self._supervisors:
+            return
+        try:
+            view = await self.docker.inspect(name)
+        except CaiError:
+            return
+        if name not in self._supervisors:
+            # Seen being born: follow it from creating, like the process that made it.
+            self._adopt(
+                view, quiet=False, state=State.CREATING if view.status == "created" else None
+            )
+
+    async def _reconcile(self) -> None:
+        self._counts["reconciles"] += 1
+        views = await self.docker.list_managed()
+        seen = set()
+        for view in views:
+            seen.add(view.name)
+            sup = self._supervisors.get(view.name)
+            if sup is None:
+                self._adopt(view, quiet=True)
+                continue
+            sup.view = view
+            running = view.status in ("running", "restarting", "paused")
+            if running and sup.state in (State.STOPPED, State.FAILED):
+                sup.feed(ContainerStarted())
+            elif not running and sup.state not in (
+                State.CREATING,
+                State.STOPPED,
+                State.FAILED,
+                State.REMOVED,
+            ):
+                sup.feed(
+                    ContainerOOMKilled()
+                    if view.oom_killed
+                    else ContainerDied(exit_code=view.exit_code)
+                )
+        for name, sup in list(self._supervisors.items()):
+            if name not in seen and sup.state not in (State.CREATING, State.REMOVED):
+                sup.feed(ContainerDestroyed())
+
+
+@asynccontextmanager
+async def open_orchestrator(
+    *,
+    docker: DockerPort | None = None,
+    ssh: SSHPort | None = None,
+    engine: str = ENGINE_HOST,
+    parallel: int | None = None,
+    jitter: float = 0.05,
+    journal: Journal | bool | None = True,
+    key_path: Path | None = None,
+) -> AsyncIterator[Orchestrator]:
+    """Open an orchestrator on the dedicated engine (or the given ports).
+
+    Args:
+        docker: a Docker port; default: the aiodocker adapter on ``engine``.
+        ssh: an SSH port; default: the asyncssh adapter.
+        parallel: how many workspaces may be coming up at once (default :func:`default_parallel`).
+        jitter: up to this many seconds of random delay before each bring-up, so many starts
+            don't hit the engine in the same instant.
+        journal: append transitions to the XDG state journal (``False`` to disable).
+
+    Raises:
+        DockerUnavailable: the engine does not answer.
+
+    Cancellation: leaving the context cancels every supervisor; containers keep running.
+    """
+    key = key_path or (config_home() / "id_containai")
+    async with _ports(docker, ssh, engine) as (docker_port, ssh_port, client_key):
+        async with anyio.create_task_group() as tg:
+            orch = Orchestrator(
+                tg,
+                docker_port,
+                ssh_port,
+                client_key=lambda: client_key(key),
+                key_path=key,
+                parallel=parallel or default_parallel(),
+                jitter=jitter,
+                journal=Journal() if journal is True else (journal or None),
+                engine=engine,
+            )
+            await tg.start(orch.watch)
+            try:
+                yield orch
+            finally:
+                tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def _ports(
+    docker: DockerPort | None, ssh: SSHPort | None, engine: str
+) -> AsyncIterator[tuple[DockerPort, SSHPort, Callable[[Path], Awaitable[str]]]]:
+    if docker is not None and ssh is not None:
+
+        async def fake_key(path: Path) -> str:
+            return "ssh-ed25519 AAAAfakeclientkey cai"
+
+        yield docker, ssh, fake_key
+        return
+    from containai.orchestrator.adapters import open_default_ports
+
+    async with open_default_ports(engine) as (real_docker, real_ssh, client_key):
+        yield docker or real_docker, ssh or real_ssh, client_key

@@ -1,0 +1,38 @@
+"""Snapshots the orchestrator hands out: one workspace's status, and its own counters."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class WorkspaceStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """One workspace as ``cai ps --json`` prints it. ``state`` is the machine's, not Docker's."""
+
+    name: str
+    workspace: str
+    state: str
+    reason: str = ""
+    ssh_alias: str = ""
+    ssh_port: int | None = None
+    since: float = 0.0  # wall-clock time the current state was entered
+    started_at: str = ""
+    runtime: str = ""
+    image: str = ""
+    memory: int = 0
+    nano_cpus: int = 0
+    data_volume: str = ""
+    agent: str = ""
+
+
+class Statistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Counters of one orchestrator (trio's ``statistics()`` convention)."""
+
+    workspaces: int
+    by_state: dict[str, int]
+    docker_events: int
+    events_dropped: int
+    facts_rejected: int
+    reconnects: int
+    reconciles: int
+    published: int
+    subscribers: int
