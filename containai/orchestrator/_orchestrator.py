@@ -66,7 +66,7 @@ from containai.orchestrator._status import Statistics, WorkspaceStatus
 from containai.orchestrator._supervisor import Hooks, Supervisor
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from anyio.abc import TaskGroup, TaskStatus
     from anyio.streams.memory import MemoryObjectSendStream
@@ -126,6 +126,7 @@ class Orchestrator:
         jitter: float,
         journal: Journal | None,
         engine: str,
+        timeouts: Mapping[State, float] | None = None,
     ) -> None:
         self._tg = tg
         self.docker = docker
@@ -151,6 +152,7 @@ class Orchestrator:
             "sub_dropped": 0,
         }
         self._runtime: tuple[str, int] | None = None
+        self._timeouts = dict(timeouts) if timeouts else None
 
     # -- public API ---------------------------------------------------------------------------
     async def up(
@@ -366,7 +368,9 @@ class Orchestrator:
                     sup.feed(StartRequested())
                 return sup
             name = await self._free_name(spec)
-            fsm, effects = ContainerFSM.new(self._now(), workspace=spec.path, container=name)
+            fsm, effects = ContainerFSM.new(
+                self._now(), workspace=spec.path, container=name, timeouts=self._timeouts
+            )
             self._specs[name] = spec
             sup = self._spawn(name, spec.path, fsm, effects)
             sup.image = image or image_ref("base")
@@ -536,6 +540,7 @@ class Orchestrator:
             workspace=view.labels.get(LABEL_WORKSPACE, ""),
             container=view.name,
             reason=reason,
+            timeouts=self._timeouts,
         )
         sup = self._spawn(view.name, view.labels.get(LABEL_WORKSPACE, ""), fsm, quiet=quiet)
         sup.view = view
@@ -658,6 +663,7 @@ async def open_orchestrator(
     jitter: float = 0.05,
     journal: Journal | bool | None = True,
     key_path: Path | None = None,
+    timeouts: Mapping[State, float] | None = None,
 ) -> AsyncIterator[Orchestrator]:
     """Open an orchestrator on the dedicated engine (or the given ports).
 
@@ -668,6 +674,7 @@ async def open_orchestrator(
         jitter: up to this many seconds of random delay before each bring-up, so many starts
             don't hit the engine in the same instant.
         journal: append transitions to the XDG state journal (``False`` to disable).
+        timeouts: per-state deadlines overriding the table's (tests, slow hosts).
 
     Raises:
         DockerUnavailable: the engine does not answer.
@@ -687,6 +694,7 @@ async def open_orchestrator(
                 jitter=jitter,
                 journal=Journal() if journal is True else (journal or None),
                 engine=engine,
+                timeouts=timeouts,
             )
             await tg.start(orch.watch)
             try:

@@ -243,6 +243,8 @@ class FakeDocker:
     @asynccontextmanager
     async def event_stream(self, *, since: int | None) -> AsyncIterator[AsyncIterator[DockerEvent]]:
         self._check()
+        for c in self.containers.values():  # one fake may outlive an event loop (CLI tests)
+            c.changed = anyio.Event()
         send, receive = anyio.create_memory_object_stream[DockerEvent](1000)
         if since is not None:
             for event in self.log:

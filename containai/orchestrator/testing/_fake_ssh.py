@@ -12,12 +12,12 @@ from containai.fsm._errors import HostKeyMismatch, SSHUnavailable
 
 if TYPE_CHECKING:
     from containai.orchestrator._ports import OutputSink, SSHTarget
-    from containai.orchestrator.testing._fake_docker import FakeDocker
+    from containai.orchestrator.testing._fake_docker import FakeContainer, FakeDocker
 
-Handler = Callable[[str], tuple[int, bytes, bytes]]
+Handler = Callable[[str, FakeContainer], tuple[int, bytes, bytes]]
 
 
-def _echo(command: str) -> tuple[int, bytes, bytes]:
+def _echo(command: str, container: FakeContainer) -> tuple[int, bytes, bytes]:
     return 0, command.encode() + b"\n", b""
 
 
@@ -26,7 +26,8 @@ class FakeSSH:
 
     Args:
         docker: the fake engine whose containers this "connects" to, by published port.
-        handler: what ``run`` does with a command: returns (exit status, stdout, stderr).
+        handler: what ``run`` does with a command in a container: returns
+            (exit status, stdout, stderr).
     """
 
     def __init__(self, docker: FakeDocker, *, handler: Handler = _echo) -> None:
@@ -37,7 +38,7 @@ class FakeSSH:
         self.probes = 0
         self.runs = 0
 
-    def _check(self, target: SSHTarget) -> None:
+    def _check(self, target: SSHTarget) -> FakeContainer:
         for c in self.docker.containers.values():
             if c.ssh_port == target.port and c.status == "running":
                 if target.port in self.wrong_host_key:
@@ -45,7 +46,7 @@ class FakeSSH:
                 if target.port in self.refuse:
                     break
                 if MARKER_SSHD_READY in c.console[c.boot_start :]:
-                    return
+                    return c
                 break
         raise SSHUnavailable(f"connection refused on 127.0.0.1:{target.port}")
 
@@ -65,8 +66,8 @@ class FakeSSH:
     ) -> int:
         await anyio.lowlevel.checkpoint()
         self.runs += 1
-        self._check(target)
-        status, out, err = self.handler(command)
+        container = self._check(target)
+        status, out, err = self.handler(command, container)
         if out:
             await stdout(out)
         if err:
