@@ -27,6 +27,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "events",
     "shell",
     "batch",
+    "setup",
+    "doctor",
 )
 
 app = typer.Typer(
