@@ -415,13 +415,17 @@ def live_dockerd(pidfile: Path) -> int | None:
 
 
 def _is_live_dockerd(pid: int) -> bool:
+    return _is_live(pid, "dockerd")
+
+
+def _is_live(pid: int, name: str) -> bool:
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
     state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    return comm == "dockerd" and state not in ("Z", "X")
+    return comm == name and state not in ("Z", "X")
 
 
 async def _run(cmd: Sequence[str], *, check: bool = False) -> subprocess.CompletedProcess[bytes]:
@@ -568,7 +572,33 @@ async def _start(layout: EngineLayout, mode: Mode, *, restart: bool) -> int | No
     if pid is not None:
         await _stop_daemon(layout, pid)
     layout.pidfile.unlink(missing_ok=True)  # stale: dockerd refuses to start over a reused pid
+    await _stop_orphan_containerd(layout)
     return await start_daemon(layout)
+
+
+async def _stop_orphan_containerd(layout: EngineLayout) -> None:
+    """Clear the containerd a dead dockerd left behind under our exec-root.
+
+    Measured here: after ``kill -9`` of dockerd its containerd dies too but stays a zombie when
+    PID 1 does not reap orphans, and the next dockerd reads ``containerd.pid``, finds the pid
+    "still running", fails to connect and gives up. So a pidfile naming anything but a live
+    containerd is removed, and a live one is stopped. Only a containerd whose command line
+    names our exec-root is touched, never the system's.
+    """
+    pidfile = layout.exec_root / "containerd" / "containerd.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if _is_live(pid, "containerd"):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            cmdline = ""
+        if str(layout.exec_root) not in cmdline:
+            return
+        await _stop_process(pid, layout, name="containerd", grace=30.0)
+    pidfile.unlink(missing_ok=True)
 
 
 async def start_daemon(layout: EngineLayout) -> int:
@@ -603,19 +633,23 @@ async def start_daemon(layout: EngineLayout) -> int:
     return int(result.stdout.decode().strip())
 
 
-async def _stop_daemon(layout: EngineLayout, pid: int, *, grace: float = 90.0) -> None:
-    """SIGTERM ``pid`` and wait for it to exit (dockerd stops its containers first)."""
+async def _stop_daemon(layout: EngineLayout, pid: int) -> None:
+    """SIGTERM dockerd and wait for it to exit (it stops its containers first)."""
+    await _stop_process(pid, layout, name="dockerd", grace=90.0)
+
+
+async def _stop_process(pid: int, layout: EngineLayout, *, name: str, grace: float) -> None:
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     backoff = Backoff(initial=0.05, cap=1.0)
     with anyio.move_on_after(grace):
-        # dockerd is not our child and signals nothing when it exits: poll, backing off
-        while _is_live_dockerd(pid):  # noqa: ASYNC110
+        # not our child, so nothing signals its exit: poll, backing off
+        while _is_live(pid, name):  # noqa: ASYNC110
             await anyio.sleep(backoff.next_delay())
         return
-    raise BackendError(f"dockerd pid {pid} did not stop within {grace:.0f}s; see {layout.log}")
+    raise BackendError(f"{name} pid {pid} did not stop within {grace:.0f}s; see {layout.log}")
 
 
 async def wait_engine(
