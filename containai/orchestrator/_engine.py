@@ -681,7 +681,7 @@ async def wait_engine(
                 )
             await anyio.sleep(backoff.next_delay())
     raise DockerUnavailable(
-        f"the engine at {layout.host} did not answer within {within:.0f}s; "
+        f"the engine at {layout.host} did not answer within {within:g}s; "
         f"its log is {layout.log}{_log_tail(layout.log)}"
     )
 
