@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 async def _setup(dry_run: bool, within: float) -> int:
     from containai.orchestrator import _engine
-    from containai.orchestrator._doctor import REDUCED_ISOLATION_SENTENCE
+    from containai.orchestrator._runtime import REDUCED_ISOLATION_SENTENCE, SYSBOX
     from containai.orchestrator.adapters._docker import open_docker
 
     layout = _engine.EngineLayout()
@@ -41,6 +41,6 @@ async def _setup(dry_run: bool, within: float) -> int:
                 on_step=lambda s: print(f"  - {s.describe()}", flush=True),
             )
             print(f"done: {len(plan.steps)} change(s); logs: {layout.log}")
-    if plan.runtime != "sysbox-runc":
+    if plan.runtime != SYSBOX:
         print(REDUCED_ISOLATION_SENTENCE)
     return 0

@@ -29,6 +29,7 @@ from containai._defaults import (
     image_ref,
 )
 from containai.fsm._errors import CaiError
+from containai.orchestrator._runtime import REDUCED_ISOLATION_SENTENCE, SYSBOX, isolation
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,12 +38,6 @@ if TYPE_CHECKING:
 
 SCHEMA = 1
 
-#: What runc instead of Sysbox means, in one sentence (``cai setup`` prints it too).
-REDUCED_ISOLATION_SENTENCE = (
-    "Reduced isolation: Sysbox is not installed, so containers run under runc, where root in a "
-    "container is root on the host kernel (no user-namespace remapping) and inner Docker stays "
-    "off unless you opt in with --privileged."
-)
 SYSBOX_HINT = "install Sysbox (https://github.com/nestybox/sysbox), then `sudo cai setup`"
 
 GIB = 1 << 30
@@ -90,11 +85,6 @@ class DoctorHost(msgspec.Struct, frozen=True, kw_only=True):
     proc_net: tuple[Path, ...] = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 
 
-def isolation_of(runtime: str) -> str:
-    """``sysbox`` when the default runtime is Sysbox, ``reduced`` under anything else."""
-    return "sysbox" if runtime == "sysbox-runc" else "reduced"
-
-
 async def diagnose(
     port: DoctorPort,
     *,
@@ -138,7 +128,7 @@ async def diagnose(
     return Report(
         schema=SCHEMA,
         ok=all(c.status != Status.FAIL for c in checks),
-        isolation=isolation_of(runtime) if info is not None else "unknown",
+        isolation=isolation(runtime) if info is not None else "unknown",
         runtime=runtime,
         checks=checks,
     )
@@ -163,7 +153,7 @@ def engine_checks(info: EngineInfo, *, sysbox_installed: bool) -> list[Check]:
             detail=f"default {info.default_runtime!r} is not among the runtimes ({available})",
             fix="sudo cai setup",
         )
-    elif sysbox_installed and info.default_runtime != "sysbox-runc":
+    elif sysbox_installed and info.default_runtime != SYSBOX:
         runtime = Check(
             name="runtime",
             status=Status.WARN,
@@ -176,14 +166,14 @@ def engine_checks(info: EngineInfo, *, sysbox_installed: bool) -> list[Check]:
             status=Status.OK,
             detail=f"default {info.default_runtime}; available: {available}",
         )
-    if isolation_of(info.default_runtime) == "sysbox":
-        isolation = Check(
+    if isolation(info.default_runtime) == "sysbox":
+        iso_check = Check(
             name="isolation",
             status=Status.OK,
             detail="sysbox: user-namespaced system containers, inner Docker without --privileged",
         )
     else:
-        isolation = Check(
+        iso_check = Check(
             name="isolation",
             status=Status.WARN,
             detail=REDUCED_ISOLATION_SENTENCE,
@@ -199,7 +189,7 @@ def engine_checks(info: EngineInfo, *, sysbox_installed: bool) -> list[Check]:
             else ""
         ),
     )
-    return [runtime, isolation, cgroup, kernel_check(info.kernel)]
+    return [runtime, iso_check, cgroup, kernel_check(info.kernel)]
 
 
 def kernel_check(release: str) -> Check:
