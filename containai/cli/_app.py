@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "batch",
     "setup",
     "doctor",
+    "config",
 )
 
 app = typer.Typer(
