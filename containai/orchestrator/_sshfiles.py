@@ -210,7 +210,9 @@ def pin_host_keys(alias: str, port: int, host_keys: Iterable[str]) -> None:
     hosts = (alias, port_host(port))
 
     def edit(text: str) -> list[str]:
-        lines = _drop_hosts(text, lambda host, _key: host in hosts)
+        # the alias's previous keys also go from whatever port it had before
+        lines = _drop_aliases(text, {alias}, None)
+        lines = _drop_hosts("\n".join(lines), lambda host, _key: host == hosts[1])
         return lines + [f"{host} {key}" for host in hosts for key in keys]
 
     _update_known_hosts(edit)

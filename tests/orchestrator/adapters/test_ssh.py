@@ -26,8 +26,8 @@ ASYNCIO_ONLY = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
+    home = tmp_path / "ssh-home"  # not "home": tests/orchestrator/conftest.py may create that
+    home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
@@ -82,8 +82,8 @@ class Server:
 
 
 @pytest.fixture
-def client_key(tmp_path: Path) -> tuple[Path, str]:
-    path = tmp_path / "home" / ".config" / "containai" / "id_containai"
+def client_key(home: Path) -> tuple[Path, str]:
+    path = home / ".config" / "containai" / "id_containai"
     return path, ensure_client_key(path)
 
 
