@@ -232,6 +232,7 @@ class AsyncSSHPort:
         Raises:
             SSHUnavailable: cannot connect, or the connection broke before the command exited.
             HostKeyMismatch: see :meth:`probe`.
+            Exception: whatever a sink raised, as it was (the session is closed).
 
         Cancellation:
             The session's channel is closed; the pooled connection stays usable.
@@ -248,14 +249,19 @@ class AsyncSSHPort:
                         raise exc from None
                 try:
                     with map_exceptions(_error_map(target)):
-                        async with anyio.create_task_group() as tg:
-                            tg.start_soon(_pump, process.stdout, stdout)
-                            tg.start_soon(_pump, process.stderr, stderr)
-                            if stdin:
-                                process.stdin.write(stdin)
-                                await process.stdin.drain()
-                            process.stdin.write_eof()
+                        try:
+                            async with anyio.create_task_group() as tg:
+                                tg.start_soon(_pump, process.stdout, stdout)
+                                tg.start_soon(_pump, process.stderr, stderr)
+                                if stdin:
+                                    process.stdin.write(stdin)
+                                    await process.stdin.drain()
+                                process.stdin.write_eof()
+                        except BaseExceptionGroup as group:
+                            raise _sole(group) from None
                         await process.wait_closed()
+                except _SinkFailed as failed:
+                    raise failed.exc from None
                 finally:
                     process.close()
                 if process.exit_status is None and conn.is_closed():
@@ -329,6 +335,34 @@ def _host_pattern(target: SSHTarget) -> str:
     return f"[{target.host}]:{target.port}"
 
 
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of a group of plain exceptions (both pumps see the same lost connection),
+    so callers and ``map_exceptions`` see a sink's or asyncssh's own exception; a group holding
+    anything else (KeyboardInterrupt, ...) stays a group."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack[:0] = exc.exceptions
+        else:
+            leaves.append(exc)
+    if leaves and all(isinstance(exc, Exception) for exc in leaves):
+        return leaves[0]
+    return group
+
+
+class _SinkFailed(Exception):
+    """Carries a sink's own exception past ``map_exceptions``: it is the caller's, not SSH's."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
 async def _pump(stream: asyncssh.SSHReader[bytes], sink: OutputSink) -> None:
     while chunk := await stream.read(65536):
-        await sink(chunk)
+        try:
+            await sink(chunk)
+        except Exception as exc:
+            raise _SinkFailed(exc) from exc

@@ -380,6 +380,29 @@ class TestRun:
         assert await port.run(target, "exit 3", stdout=Collect(), stderr=Collect()) == 3
         assert port.statistics().connections_opened == 2
 
+    async def test_run_connection_lost_midway_is_ssh_unavailable(
+        self, server: Server, client_key: tuple[Path, str], port: AsyncSSHPort
+    ) -> None:
+        async def drop(chunk: bytes) -> None:
+            for conn in server.connections:
+                conn.abort()
+
+        with anyio.fail_after(10), pytest.raises(SSHUnavailable):
+            await port.run(
+                _target(server, client_key), "echo go; sleep 30", stdout=drop, stderr=Collect()
+            )
+
+    async def test_run_sink_errors_propagate_unwrapped(
+        self, server: Server, client_key: tuple[Path, str], port: AsyncSSHPort
+    ) -> None:
+        async def broken(chunk: bytes) -> None:
+            raise BrokenPipeError("terminal went away")
+
+        target = _target(server, client_key)
+        with anyio.fail_after(10), pytest.raises(BrokenPipeError, match="terminal went away"):
+            await port.run(target, "echo x", stdout=broken, stderr=Collect())
+        assert await port.run(target, "exit 4", stdout=Collect(), stderr=Collect()) == 4
+
     async def test_run_after_repin_never_reuses_the_old_connection(
         self, server: Server, client_key: tuple[Path, str], port: AsyncSSHPort
     ) -> None:
