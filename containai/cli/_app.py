@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "setup",
     "doctor",
     "config",
+    "ssh",
 )
 
 app = typer.Typer(
