@@ -14,7 +14,8 @@ log() { printf '\n== %s\n' "$*"; }
 require_root() {
     if [ "$(id -u)" -ne 0 ]; then
         if command -v sudo >/dev/null 2>&1; then
-            exec sudo --preserve-env=CI,CAI_REQUIRE_ENGINE "$0" "$@"
+            # we are in the repository root by now (the scripts cd there first)
+            exec sudo --preserve-env=CI,CAI_REQUIRE_ENGINE "$PWD/scripts/$(basename "$0")" "$@"
         fi
         echo "$0: run as root (it installs packages and starts cai's Docker engine)" >&2
         exit 1
@@ -34,7 +35,7 @@ install_packages() {
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
-    apt-get install -y --no-install-recommends "${missing[@]}"
+    apt-get install -y "${missing[@]}"
 }
 
 make_venv() {
