@@ -36,6 +36,7 @@ from containai.model._resources import format_cpus as format_cpus
 from containai.model._resources import format_size as format_size
 from containai.model._resources import nano_cpus as nano_cpus
 from containai.model._resources import parse_cpus as parse_cpus
+from containai.model._resources import parse_memory as parse_memory
 from containai.model._resources import parse_size as parse_size
 from containai.model._workspace import Overrides as Overrides
 from containai.model._workspace import ResolvedConfig as ResolvedConfig
@@ -73,6 +74,7 @@ __all__ = [
     "nano_cpus",
     "owner",
     "parse_cpus",
+    "parse_memory",
     "parse_port_range",
     "parse_size",
     "resolve_workspace",

@@ -30,7 +30,7 @@ from containai._defaults import DEFAULT_DATA_VOLUME, ENGINE_HOST, SSH_PORT_RANGE
 from containai.fsm._errors import ConfigError
 from containai.model._resources import (
     parse_cpus,
-    parse_size,
+    parse_memory,
 )
 
 CONFIG_FILE = "config.toml"
@@ -111,7 +111,7 @@ class ResourcesSection(_Section, frozen=True):
     def __post_init__(self) -> None:
         if self.memory_limit is not None:
             memory = self.memory_limit
-            _value_error(lambda: parse_size(memory, what="resources.memory_limit"))
+            _value_error(lambda: parse_memory(memory, what="resources.memory_limit"))
         if self.cpu_limit is not None:
             cpus = self.cpu_limit
             _value_error(lambda: parse_cpus(cpus, what="resources.cpu_limit"))
@@ -326,6 +326,10 @@ def _check_keys(raw: Mapping[str, object], where: str) -> None:
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where}: {section} must be a table ([{section}])")
         if section == "env":
+            # msgspec would name a bad value only as env[...]: name the variable here.
+            for name, value in table.items():
+                if name != "import" and not isinstance(value, str):
+                    raise ConfigError(f"{where}: env.{name}: expected a string value")
             continue
         for name in table:
             key = f"{section}.{name}"
@@ -347,7 +351,7 @@ def validate(raw: Mapping[str, object], where: str) -> Config:
         if not message:
             message, path = path, ""
         path = path.rstrip("`").removeprefix("$").lstrip(".")
-        if path and not message.startswith(path):
+        if path and path not in message:
             message = f"{path}: {message}"
         raise ConfigError(f"{where}: {message}") from None
 

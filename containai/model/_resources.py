@@ -32,7 +32,7 @@ def parse_size(value: str | int, *, what: str = "memory limit") -> int:
     allowed (``4GiB``). Fractions are rounded down to a whole byte.
 
     Raises:
-        ConfigError: the value is not a size, or is below Docker's 6 MiB minimum.
+        ConfigError: the value is not a positive size.
     """
     if isinstance(value, bool):
         raise ConfigError(f"invalid {what} {value!r}: expected {SIZE_FORMS}")
@@ -44,6 +44,18 @@ def parse_size(value: str | int, *, what: str = "memory limit") -> int:
             raise ConfigError(f"invalid {what} {value!r}: expected {SIZE_FORMS}")
         number, unit = match.groups()
         n = math.floor(float(number) * _UNITS[unit.lower()])
+    if n < 1:
+        raise ConfigError(f"invalid {what} {value!r}: expected {SIZE_FORMS}")
+    return n
+
+
+def parse_memory(value: str | int, *, what: str = "memory limit") -> int:
+    """:func:`parse_size` for a container memory limit: at least Docker's 6 MiB minimum.
+
+    Raises:
+        ConfigError: not a size, or too small.
+    """
+    n = parse_size(value, what=what)
     if n < MIN_MEMORY:
         raise ConfigError(f"invalid {what} {value!r}: must be at least 6m (Docker's minimum)")
     return n

@@ -37,7 +37,7 @@ from containai.model._resources import (
     format_size,
     nano_cpus,
     parse_cpus,
-    parse_size,
+    parse_memory,
 )
 
 if TYPE_CHECKING:
@@ -275,7 +275,7 @@ def resolve_workspace(
         hostname=sanitize_hostname(name),
         data_volume=cfg.agent.data_volume,
         agent=cfg.agent.default,
-        memory=parse_size(memory),
+        memory=parse_memory(memory),
         nano_cpus=nano_cpus(parse_cpus(cpus)),
         port_range=parse_port_range(cfg.ssh.port_range),
         forward_agent=cfg.ssh.forward_agent,
