@@ -153,6 +153,13 @@ class RestartEngine(Step, frozen=True, tag="restart-engine"):
         return f"restart the engine ({self.reason})"
 
 
+class WaitForApi(Step, frozen=True, tag="wait-for-api"):
+    host: str
+
+    def describe(self) -> str:
+        return f"wait until the API answers at {self.host} (backoff with jitter, bounded)"
+
+
 class CreateContext(Step, frozen=True, tag="create-context"):
     needs_root: ClassVar[bool] = False
     name: str
@@ -171,6 +178,7 @@ AnyStep = (
     | WriteUnit
     | StartEngine
     | RestartEngine
+    | WaitForApi
     | CreateContext
 )
 
@@ -319,6 +327,7 @@ def compute_plan(layout: EngineLayout, state: EngineState) -> EnginePlan:
     running = state.info is not None and (state.unit_active if mode == "systemd" else True)
     if not running:
         steps.append(StartEngine(mode=mode, reason=_why_not_running(state, mode)))
+        steps.append(WaitForApi(host=layout.host))
     else:
         assert state.info is not None
         reasons = []
@@ -332,6 +341,7 @@ def compute_plan(layout: EngineLayout, state: EngineState) -> EnginePlan:
             reasons.append(f"it uses data-root {state.info.data_root}")
         if reasons:
             steps.append(RestartEngine(mode=mode, reason="; ".join(dict.fromkeys(reasons))))
+            steps.append(WaitForApi(host=layout.host))
 
     if (state.docker_cli or state.dockerd is None) and state.context_host != layout.host:
         steps.append(
@@ -508,6 +518,7 @@ async def apply(
             + ". Run it again with sudo."
         )
     done: list[AnyStep] = []
+    pid: int | None = None  # the dockerd a start step launched, watched while waiting
     for step in engine_plan.steps:
         if on_step is not None:
             on_step(step)
@@ -522,6 +533,7 @@ async def apply(
                 await _create_bridge(layout)
             case StartEngine(mode=mode) | RestartEngine(mode=mode):
                 pid = await _start(layout, mode, restart=isinstance(step, RestartEngine))
+            case WaitForApi():
                 await wait_engine(layout, port, within=within, pid=pid)
             case CreateContext(name=name, host=host, update=update):
                 await _create_context(name, host, update=update)

@@ -20,6 +20,7 @@ from containai.orchestrator._engine import (
     InstallDocker,
     RestartEngine,
     StartEngine,
+    WaitForApi,
     WriteConfig,
     WriteUnit,
 )
@@ -86,6 +87,7 @@ class TestComputePlan:
             WriteConfig,
             CreateBridge,
             StartEngine,
+            WaitForApi,
             CreateContext,
         ]
         assert plan.mode == "daemon"
@@ -109,8 +111,8 @@ class TestComputePlan:
     def test_plan_changed_config_rewrites_and_restarts(self) -> None:
         config = REFERENCE_CONFIG.replace('"cai0"', '"docker0"')
         plan = _engine.compute_plan(EngineLayout(), _done(config=config))
-        assert _kinds(plan) == [WriteConfig, RestartEngine]
-        write, restart = plan.steps
+        assert _kinds(plan) == [WriteConfig, RestartEngine, WaitForApi]
+        write, restart, _ = plan.steps
         assert isinstance(write, WriteConfig)
         assert "bridge" in write.reason
         assert "daemon.json changed" in restart.describe()
@@ -122,7 +124,7 @@ class TestComputePlan:
             state, config=_engine.render_config(_engine.desired_config(EngineLayout(), state))
         )
         plan = _engine.compute_plan(EngineLayout(), state)
-        assert _kinds(plan) == [RestartEngine]
+        assert _kinds(plan) == [RestartEngine, WaitForApi]
         assert "runc" in plan.steps[0].describe()
 
     def test_plan_sysbox_present_makes_it_the_default_runtime(self) -> None:
@@ -135,7 +137,7 @@ class TestComputePlan:
 
     def test_plan_sysbox_installed_later_rewrites_and_restarts(self) -> None:
         plan = _engine.compute_plan(EngineLayout(), _done(sysbox=True))
-        assert _kinds(plan) == [WriteConfig, RestartEngine]
+        assert _kinds(plan) == [WriteConfig, RestartEngine, WaitForApi]
         assert plan.runtime == "sysbox-runc"
 
     def test_plan_keeps_keys_cai_does_not_manage(self) -> None:
@@ -145,7 +147,7 @@ class TestComputePlan:
 
     def test_plan_dead_engine_is_started_not_restarted(self) -> None:
         plan = _engine.compute_plan(EngineLayout(), _done(pid=None, info=None))
-        assert _kinds(plan) == [StartEngine]
+        assert _kinds(plan) == [StartEngine, WaitForApi]
 
     def test_plan_hung_dockerd_is_named(self) -> None:
         plan = _engine.compute_plan(EngineLayout(), _done(info=None))
@@ -176,6 +178,7 @@ class TestComputePlan:
             CreateBridge,
             WriteUnit,
             StartEngine,
+            WaitForApi,
             CreateContext,
         ]
         unit = next(s for s in plan.steps if isinstance(s, WriteUnit))
@@ -190,7 +193,7 @@ class TestComputePlan:
         unit = next(s for s in done.steps if isinstance(s, WriteUnit)).content
         config = next(s for s in done.steps if isinstance(s, WriteConfig)).content
         state = _done(systemd=True, unit=unit, config=config, unit_active=False)
-        assert _kinds(_engine.compute_plan(EngineLayout(), state)) == [StartEngine]
+        assert _kinds(_engine.compute_plan(EngineLayout(), state)) == [StartEngine, WaitForApi]
         active = msgspec.structs.replace(state, unit_active=True)
         assert _engine.compute_plan(EngineLayout(), active).nothing_to_change
 
@@ -238,6 +241,7 @@ class TestObserveAndApply:
             WriteConfig,
             CreateBridge,
             StartEngine,
+            WaitForApi,
             CreateContext,
         ]
 
@@ -336,7 +340,7 @@ async def test_scratch_engine_start_idempotent_restart_and_crash(tmp_path: Path)
 
             layout.config.write_text(layout.config.read_text().replace("caiscratch0", "docker0"))
             plan = await _engine.plan(layout, port)
-            assert _kinds(plan) == [WriteConfig, RestartEngine]
+            assert _kinds(plan) == [WriteConfig, RestartEngine, WaitForApi]
             await _engine.apply(plan, port, within=60)
             assert (await _engine.plan(layout, port)).nothing_to_change
 
@@ -344,7 +348,7 @@ async def test_scratch_engine_start_idempotent_restart_and_crash(tmp_path: Path)
             assert pid is not None
             os.kill(pid, 9)
             plan = await _engine.plan(layout, port)
-            assert _kinds(plan) == [StartEngine]
+            assert _kinds(plan) == [StartEngine, WaitForApi]
             await _engine.apply(plan, port, within=60)
             assert (await _engine.plan(layout, port)).nothing_to_change
     finally:
