@@ -13,7 +13,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -396,27 +395,31 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
     )
     if os.getuid() == 0:
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
-    log = (work / "sshd.log").open("w")
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stderr=log)
+    log: list[str] = []
+    listening = threading.Event()
+    proc = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE, text=True
+    )
+
+    def drain() -> None:  # sshd says when it listens; keep reading so it never blocks on stderr
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            log.append(line)
+            if "Server listening on" in line:
+                listening.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 10
-        delay = 0.02
-        while True:  # an external daemon: poll its banner with a capped backoff
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    if s.recv(4).startswith(b"SSH-"):
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"sshd did not start: {(work / 'sshd.log').read_text()}")
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        if not listening.wait(10):
+            pytest.fail(f"sshd did not start: {''.join(log)}")
         yield Sshd(port, (host_key.with_suffix(".pub")).read_text(), auth, work)
     finally:
         proc.terminate()
         proc.wait(10)
-        log.close()
+        reader.join(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 @pytest.fixture
