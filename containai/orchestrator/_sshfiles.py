@@ -362,6 +362,10 @@ def ensure_include() -> bool:
     further down is moved to the top (below a ``Host`` line it would only apply to that host);
     everything else is kept byte for byte. A symlinked config is rewritten at its target, so
     the link stays. Returns whether the file changed.
+
+    Raises:
+        ConfigError: the config cannot be written (say a read-only link into a Nix store).
+            The per-workspace files still work; callers should warn rather than fail.
     """
     _mkdir_private(ssh_dir())
     _mkdir_private(host_config_dir())
@@ -382,8 +386,21 @@ def ensure_include() -> bool:
             mode = target.stat().st_mode & 0o777
         except FileNotFoundError:
             mode = 0o600
-        _mkdir_private(target.parent)
-        _write_atomic(target, new, mode=mode)
+        try:
+            _mkdir_private(target.parent)
+            try:
+                _write_atomic(target, new, mode=mode)
+            except PermissionError:  # a linked config in a directory we may not write to
+                with open(target, "r+", encoding="utf-8") as f:
+                    f.write(new)
+                    f.truncate()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot add {INCLUDE_LINE!r} to {config}"
+                + (f" (a link to {target})" if target != config else "")
+                + f": {exc.strerror or exc}; add it as the first line yourself, or use "
+                "`ssh -F ~/.ssh/containai.d/<name>.conf`"
+            ) from exc
         return True
 
 

@@ -300,6 +300,31 @@ class TestInclude:
         assert (home / ".ssh" / "config").is_symlink()
         assert (dotfiles / "ssh_config").read_text() == sf.INCLUDE_LINE + "\n\nHost x\n"
 
+    @pytest.mark.skipif(os.getuid() == 0, reason="root writes read-only files anyway")
+    def test_ensure_include_read_only_config_is_config_error(
+        self, home: Path, tmp_path: Path
+    ) -> None:
+        store = tmp_path / "store"
+        store.mkdir()
+        (store / "ssh_config").write_text("Host x\n")
+        (store / "ssh_config").chmod(0o444)
+        store.chmod(0o555)
+        (home / ".ssh").mkdir()
+        (home / ".ssh" / "config").symlink_to(store / "ssh_config")
+        try:
+            with pytest.raises(ConfigError, match="add it as the first line yourself"):
+                sf.ensure_include()
+        finally:
+            store.chmod(0o755)
+
+    def test_ensure_include_unwritable_target_is_config_error(
+        self, home: Path, tmp_path: Path
+    ) -> None:
+        (home / ".ssh").mkdir()
+        (home / ".ssh" / "config").symlink_to("/proc/version")
+        with pytest.raises(ConfigError, match="a link to /proc/version"):
+            sf.ensure_include()
+
 
 # -- cleanup ----------------------------------------------------------------------------------
 class TestCleanup:
