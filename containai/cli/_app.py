@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "batch",
     "setup",
     "doctor",
+    "image",
     "config",
     "ssh",
 )
