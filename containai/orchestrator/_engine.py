@@ -404,8 +404,23 @@ async def observe(
 
 
 async def plan(layout: EngineLayout, port: InfoPort, *, euid: int | None = None) -> EnginePlan:
-    """Observe the host and compute the plan. See :func:`compute_plan`."""
-    return compute_plan(layout, await observe(layout, port, euid=euid))
+    """Observe the host and compute the plan. See :func:`compute_plan`.
+
+    Raises:
+        NeedsRoot: the socket exists but this user may not open it, so whether the engine
+            runs cannot be told (planning a start would be wrong).
+    """
+    state = await observe(layout, port, euid=euid)
+    if state.info is None and state.euid != 0 and _denied(layout.socket):
+        raise NeedsRoot(
+            f"cai setup cannot open {layout.socket} as uid {state.euid}; run it with sudo "
+            "(or join the socket's group to use the engine)"
+        )
+    return compute_plan(layout, state)
+
+
+def _denied(path: Path) -> bool:
+    return path.exists() and not os.access(path, os.R_OK | os.W_OK)
 
 
 def _read(path: Path) -> str | None:

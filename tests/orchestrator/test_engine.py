@@ -267,6 +267,14 @@ class TestObserveAndApply:
         assert "sudo" in str(info.value)
         assert not layout.config.exists()
 
+    async def test_plan_not_root_and_socket_closed_to_us_needs_root(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Not being able to open the socket says nothing about whether the engine runs."""
+        monkeypatch.setattr(_engine, "_denied", lambda path: True)
+        with pytest.raises(NeedsRoot, match="cannot open .*docker.sock as uid 1000"):
+            await _engine.plan(_layout(tmp_path), _Port(), euid=1000)
+
     async def test_apply_not_root_context_only_needs_no_root(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
