@@ -272,7 +272,7 @@ class TestObserveAndApply:
     ) -> None:
         """Not being able to open the socket says nothing about whether the engine runs."""
         monkeypatch.setattr(_engine, "_denied", lambda path: True)
-        with pytest.raises(NeedsRoot, match="cannot open .*docker.sock as uid 1000"):
+        with pytest.raises(NeedsRoot, match=r"cannot open .*docker\.sock as uid 1000"):
             await _engine.plan(_layout(tmp_path), _Port(), euid=1000)
 
     async def test_apply_not_root_context_only_needs_no_root(
