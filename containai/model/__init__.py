@@ -27,6 +27,7 @@ from containai.model._naming import compose_name as compose_name
 from containai.model._naming import container_name as container_name
 from containai.model._naming import git_branch as git_branch
 from containai.model._naming import owner as owner
+from containai.model._naming import reset_volume_name as reset_volume_name
 from containai.model._naming import sanitize_hostname as sanitize_hostname
 from containai.model._naming import suffixed as suffixed
 from containai.model._naming import workspace_labels as workspace_labels
@@ -77,6 +78,7 @@ __all__ = [
     "parse_memory",
     "parse_port_range",
     "parse_size",
+    "reset_volume_name",
     "resolve_workspace",
     "sanitize_hostname",
     "set_value",

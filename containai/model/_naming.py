@@ -135,6 +135,22 @@ def sanitize_hostname(name: str) -> str:
     return host[:MAX_HOSTNAME].rstrip("-") or "container"
 
 
+def reset_volume_name(repo: str, branch: str, stamp: int) -> str:
+    """A new data volume's name for ``--reset``: ``{repo}-{branch}-{stamp}`` (reference §3.6).
+
+    ``repo`` and ``branch`` are lowercased with characters outside ``[a-z0-9-]`` turned into
+    ``-`` (runs collapsed, edges trimmed); ``stamp`` is typically ``time.time_ns()``. The result
+    is a valid volume name of at most 255 characters and never the shared default volume.
+    """
+    parts = []
+    for part, fallback in ((repo, "repo"), (branch, "branch")):
+        part = _DASHES.sub("-", _NOT_NAME.sub("-", part.lower())).strip("-")
+        parts.append(part or fallback)
+    tail = f"-{stamp}"
+    head = f"{parts[0]}-{parts[1]}"[: 255 - len(tail)].rstrip("-")
+    return head + tail
+
+
 def owner() -> str:
     """The invoking user's name (the ``sudo`` caller's when run through sudo), else the uid."""
     uid = os.getuid()

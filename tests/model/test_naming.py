@@ -24,9 +24,11 @@ from containai.model import (
     compose_name,
     container_name,
     git_branch,
+    reset_volume_name,
     resolve_workspace,
     sanitize_hostname,
     suffixed,
+    validate_volume,
     workspace_labels,
 )
 
@@ -170,6 +172,32 @@ class TestSanitizeHostname:
     def test_sanitize_hostname_keeps_a_container_name(self, repo: str, branch: str) -> None:
         name = compose_name(repo, branch)
         assert sanitize_hostname(name) == name
+
+
+class TestResetVolumeName:
+    @pytest.mark.parametrize(
+        ("repo", "branch", "expected"),
+        [
+            ("MyRepo", "feature/One", "myrepo-feature-one-17"),
+            ("my_app", "detached", "my-app-detached-17"),
+            ("日本", "", "repo-branch-17"),
+            ("a.b", "nogit", "a-b-nogit-17"),
+        ],
+    )
+    def test_reset_volume_name_examples(self, repo: str, branch: str, expected: str) -> None:
+        assert reset_volume_name(repo, branch, 17) == expected
+
+    @given(st.text(), st.text(), st.integers(min_value=0, max_value=2**63))
+    def test_reset_volume_name_is_a_valid_volume(self, repo: str, branch: str, stamp: int) -> None:
+        name = reset_volume_name(repo, branch, stamp)
+        assert validate_volume(name) == name
+        assert name.endswith(f"-{stamp}")
+        assert name != "containai-data"
+
+    def test_reset_volume_name_is_cut_to_255(self) -> None:
+        name = reset_volume_name("r" * 300, "main", 1)
+        assert len(name) == 255
+        assert name.endswith("-1")
 
 
 def test_workspace_labels_carry_what_reconcile_needs(tmp_path: Path) -> None:

@@ -131,6 +131,7 @@ def test_model_exports_are_pinned() -> None:
         "parse_memory",
         "parse_port_range",
         "parse_size",
+        "reset_volume_name",
         "resolve_workspace",
         "sanitize_hostname",
         "set_value",
