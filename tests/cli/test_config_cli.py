@@ -16,15 +16,21 @@ pytestmark = pytest.mark.filterwarnings("ignore:'click.utils.:DeprecationWarning
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Overrides the package conftest's fixture (same effect) so these tests need no fakes."""
     home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
+    home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     for name in list(os.environ):
         if name.startswith("CONTAINAI_"):
             monkeypatch.delenv(name)
     return home
+
+
+@pytest.fixture
+def home(isolated_home: Path) -> Path:
+    return isolated_home
 
 
 @pytest.fixture
