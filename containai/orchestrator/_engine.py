@@ -94,6 +94,7 @@ class EngineState(msgspec.Struct, frozen=True, kw_only=True):
     pid: int | None = None  # live dockerd named by the pidfile
     info: EngineInfo | None = None  # set when the socket answered
     context_host: str | None = None  # endpoint of the docker CLI context, None when missing
+    data_root_real: str = ""  # the data-root with symlinks resolved, as dockerd reports it
 
 
 # -- steps ------------------------------------------------------------------------------------
@@ -337,7 +338,10 @@ def compute_plan(layout: EngineLayout, state: EngineState) -> EnginePlan:
             reasons.append("unit changed")
         if state.info.default_runtime and state.info.default_runtime != runtime:
             reasons.append(f"it runs default runtime {state.info.default_runtime}, want {runtime}")
-        if state.info.data_root and state.info.data_root != str(layout.data_root):
+        if state.info.data_root and state.info.data_root not in (
+            str(layout.data_root),
+            state.data_root_real,
+        ):
             reasons.append(f"it uses data-root {state.info.data_root}")
         if reasons:
             steps.append(RestartEngine(mode=mode, reason="; ".join(dict.fromkeys(reasons))))
@@ -400,6 +404,7 @@ async def observe(
         pid=live_dockerd(layout.pidfile),
         info=info,
         context_host=await _context_host(layout.context, docker_cli),
+        data_root_real=os.path.realpath(layout.data_root),
     )
 
 

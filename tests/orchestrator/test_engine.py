@@ -145,6 +145,13 @@ class TestComputePlan:
         plan = _engine.compute_plan(EngineLayout(), _done(config=json.dumps(config)))
         assert plan.nothing_to_change
 
+    def test_plan_symlinked_data_root_is_not_a_change(self) -> None:
+        """dockerd reports the data-root with symlinks resolved."""
+        state = _done(info=_info(data_root="/srv/docker"), data_root_real="/srv/docker")
+        assert _engine.compute_plan(EngineLayout(), state).nothing_to_change
+        moved = _done(info=_info(data_root="/var/lib/docker"), data_root_real="/srv/docker")
+        assert _kinds(_engine.compute_plan(EngineLayout(), moved)) == [RestartEngine, WaitForApi]
+
     def test_plan_dead_engine_is_started_not_restarted(self) -> None:
         plan = _engine.compute_plan(EngineLayout(), _done(pid=None, info=None))
         assert _kinds(plan) == [StartEngine, WaitForApi]
