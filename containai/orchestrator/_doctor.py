@@ -12,6 +12,7 @@ The engine is passed in as a port, so every check runs against a fake in tests.
 from __future__ import annotations
 
 import enum
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -104,7 +105,7 @@ async def diagnose(
                 name="engine",
                 status=Status.FAIL,
                 detail=f"{host.engine_host} does not answer ({exc or 'timed out'})",
-                fix="sudo cai setup  (logs: /var/log/containai/dockerd.log)",
+                fix="sudo cai setup (engine log: /var/log/containai/dockerd.log)",
             )
         )
     if info is not None:
@@ -118,8 +119,10 @@ async def diagnose(
         checks += engine_checks(info, sysbox_installed=host.sysbox_runc.exists())
         checks += await image_checks(port)
     else:
-        checks.append(_unknown("runtime"))
-        checks.append(_unknown("isolation"))
+        # the same names in the same order either way: the --json schema lists every check
+        checks += [_unknown("runtime"), _unknown("isolation")]
+        checks += [cgroup_check(local_cgroup_version()), kernel_check(os.uname().release)]
+        checks += [_unknown(f"image-{layer}") for layer in IMAGE_LAYERS]
     checks.append(await ssh_client_check(which))
     checks.append(key_check(host.key or config_home() / "id_containai"))
     checks.append(await ports_check(port if info is not None else None, host))
@@ -179,17 +182,17 @@ def engine_checks(info: EngineInfo, *, sysbox_installed: bool) -> list[Check]:
             detail=REDUCED_ISOLATION_SENTENCE,
             fix=SYSBOX_HINT,
         )
-    cgroup = Check(
-        name="cgroup",
-        status=Status.OK,
-        detail=f"cgroup v{info.cgroup_version}"
-        + (
-            " (systemd in containers gets a read-only cgroup mount)"
-            if info.cgroup_version == 1
-            else ""
-        ),
-    )
-    return [runtime, iso_check, cgroup, kernel_check(info.kernel)]
+    return [runtime, iso_check, cgroup_check(info.cgroup_version), kernel_check(info.kernel)]
+
+
+def cgroup_check(version: int) -> Check:
+    note = " (systemd in containers gets a read-only cgroup mount)" if version == 1 else ""
+    return Check(name="cgroup", status=Status.OK, detail=f"cgroup v{version}{note}")
+
+
+def local_cgroup_version(root: Path = Path("/sys/fs/cgroup")) -> int:
+    """2 on a unified hierarchy, else 1 (what the engine would report)."""
+    return 2 if (root / "cgroup.controllers").exists() else 1
 
 
 def kernel_check(release: str) -> Check:

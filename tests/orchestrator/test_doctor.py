@@ -148,8 +148,10 @@ class TestDiagnose:
         assert fails == []
         assert report.ok
 
-    async def test_diagnose_json_schema_is_stable(self, tmp_path: Path) -> None:
-        report = await _doctor.diagnose(_Port(), host=_host(tmp_path), which=_which)
+    @pytest.mark.parametrize("down", [False, True])
+    async def test_diagnose_json_schema_is_stable(self, tmp_path: Path, down: bool) -> None:
+        """The same check names in the same order whether or not the engine answers."""
+        report = await _doctor.diagnose(_Port(down=down), host=_host(tmp_path), which=_which)
         doc = json.loads(msgspec.json.encode(report))
         assert list(doc) == ["schema", "ok", "isolation", "runtime", "checks"]
         assert doc["schema"] == 1
