@@ -49,9 +49,76 @@ from containai.fsm._events import StopRequested as StopRequested
 from containai.fsm._lifecycle import SCHEMA_VERSION as SCHEMA_VERSION
 from containai.fsm._lifecycle import Lifecycle as Lifecycle
 from containai.fsm._lifecycle import Transition as Transition
+from containai.fsm._machine import ContainerFSM as ContainerFSM
 from containai.fsm._states import PROGRESS as PROGRESS
 from containai.fsm._states import RESTING as RESTING
 from containai.fsm._states import USABLE as USABLE
 from containai.fsm._states import State as State
+from containai.fsm._table import BRANCHES as BRANCHES
+from containai.fsm._table import ON_EDGE as ON_EDGE
+from containai.fsm._table import ON_ENTER as ON_ENTER
+from containai.fsm._table import TIMEOUTS as TIMEOUTS
+from containai.fsm._table import TRANSITIONS as TRANSITIONS
+from containai.fsm._table import Branch as Branch
+from containai.fsm._table import FromEvent as FromEvent
+from containai.fsm._table import Guard as Guard
 
-# ContainerFSM (from _machine.py) joins these exports once the machine lands.
+__all__ = [
+    "BRANCHES",
+    "ON_EDGE",
+    "ON_ENTER",
+    "PROGRESS",
+    "RESTING",
+    "SCHEMA_VERSION",
+    "TIMEOUTS",
+    "TRANSITIONS",
+    "USABLE",
+    "AmbiguousWorkspace",
+    "AnyEffect",
+    "AnyEvent",
+    "BackendError",
+    "Branch",
+    "CaiError",
+    "CancelProbes",
+    "ConfigError",
+    "ContainerCreated",
+    "ContainerDestroyed",
+    "ContainerDied",
+    "ContainerFSM",
+    "ContainerGone",
+    "ContainerOOMKilled",
+    "ContainerStarted",
+    "CreateContainer",
+    "DeadlineExpired",
+    "DockerError",
+    "DockerUnavailable",
+    "Effect",
+    "Event",
+    "FromEvent",
+    "Guard",
+    "HostKeyMismatch",
+    "ImageError",
+    "InitDoneSeen",
+    "InvalidTransition",
+    "Lifecycle",
+    "NameCollision",
+    "NeedsRoot",
+    "PortRangeExhausted",
+    "ProbeError",
+    "ProbeFailed",
+    "ProbeSucceeded",
+    "ProbeTimeout",
+    "Publish",
+    "RunProbe",
+    "SSHUnavailable",
+    "SessionClosed",
+    "SessionOpened",
+    "SshdReadySeen",
+    "StartContainer",
+    "StartRequested",
+    "State",
+    "StopContainer",
+    "StopRequested",
+    "Transition",
+    "UsageError",
+]

@@ -11,30 +11,30 @@ class Effect(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """Base of every output of :class:`~containai.fsm.ContainerFSM`."""
 
 
-class CreateContainer(Effect, tag="create-container"):
+class CreateContainer(Effect, frozen=True, tag="create-container"):
     pass
 
 
-class StartContainer(Effect, tag="start-container"):
+class StartContainer(Effect, frozen=True, tag="start-container"):
     pass
 
 
-class RunProbe(Effect, tag="run-probe"):
+class RunProbe(Effect, frozen=True, tag="run-probe"):
     """Start a probe task. ``probe`` is ``"sshd"`` (key auth + pinned host key handshake) or
     ``"liveness"`` (a cheap re-check while the workspace is usable)."""
 
     probe: str
 
 
-class CancelProbes(Effect, tag="cancel-probes"):
+class CancelProbes(Effect, frozen=True, tag="cancel-probes"):
     pass
 
 
-class StopContainer(Effect, tag="stop-container"):
+class StopContainer(Effect, frozen=True, tag="stop-container"):
     timeout: float
 
 
-class Publish(Effect, tag="publish"):
+class Publish(Effect, frozen=True, tag="publish"):
     transition: Transition
 
 

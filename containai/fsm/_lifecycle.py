@@ -21,7 +21,7 @@ class Lifecycle(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     container: str = ""
 
 
-class Transition(Lifecycle, tag="transition"):
+class Transition(Lifecycle, frozen=True, tag="transition"):
     """One state change of one workspace container.
 
     Attributes:
