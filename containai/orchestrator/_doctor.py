@@ -104,7 +104,7 @@ async def diagnose(
             Check(
                 name="engine",
                 status=Status.FAIL,
-                detail=f"{host.engine_host} does not answer ({exc or 'timed out'})",
+                detail=str(exc) or f"{host.engine_host} does not answer (timed out)",
                 fix="sudo cai setup (engine log: /var/log/containai/dockerd.log)",
             )
         )
