@@ -36,6 +36,7 @@ from containai.fsm import ContainerFSM, State
 from containai.fsm._errors import (
     AmbiguousWorkspace,
     CaiError,
+    ConfigError,
     ContainerGone,
     DockerError,
     DockerUnavailable,
@@ -489,7 +490,10 @@ class Orchestrator:
 
     def _write_config(self, name: str, port: int, forward_agent: bool) -> None:
         _sshfiles.write_host_config(name, port, key_path=self.key_path, forward_agent=forward_agent)
-        _sshfiles.ensure_include()
+        try:
+            _sshfiles.ensure_include()
+        except ConfigError:
+            pass  # an unwritable ~/.ssh/config: cai never needs it; `cai doctor` reports it
 
     def _forget_ssh(self, name: str, port: int | None) -> None:
         _sshfiles.remove_host_config(name)

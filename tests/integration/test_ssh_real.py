@@ -15,6 +15,15 @@ import pytest
 pytestmark = pytest.mark.docker
 
 
+def _ssh_config(cai_env) -> str:
+    """A config that includes the generated files by absolute path: OpenSSH expands ``~`` in
+    ``Include`` from the passwd entry, not $HOME, so the test's isolated HOME needs -F."""
+    home = Path(cai_env["HOME"])
+    path = home / "test_ssh_config"
+    path.write_text(f"Include {home}/.ssh/containai.d/*.conf\n")
+    return str(path)
+
+
 def _name(cai, path: Path) -> str:
     rows = json.loads(cai("ps", "--json").stdout)
     return next(r["name"] for r in rows if r["workspace"] == str(path))
@@ -27,7 +36,15 @@ def test_system_ssh_via_alias_with_strict_host_key_checking(cai, cai_env, worksp
     home = Path(cai_env["HOME"])
     assert "Include ~/.ssh/containai.d/*.conf" in (home / ".ssh" / "config").read_text()
     out = subprocess.run(
-        ["ssh", "-o", "BatchMode=yes", f"containai-{name}", "cat ~/workspace/README; whoami"],
+        [
+            "ssh",
+            "-F",
+            _ssh_config(cai_env),
+            "-o",
+            "BatchMode=yes",
+            f"containai-{name}",
+            "cat ~/workspace/README; whoami",
+        ],
         env=cai_env,
         capture_output=True,
         text=True,
@@ -41,8 +58,26 @@ def test_system_ssh_via_alias_with_strict_host_key_checking(cai, cai_env, worksp
     local.write_bytes(bytes(range(256)) * 64)
     back = path.parent / "back.bin"
     for argv in (
-        ["scp", "-q", "-o", "BatchMode=yes", str(local), f"containai-{name}:/tmp/payload.bin"],
-        ["scp", "-q", "-o", "BatchMode=yes", f"containai-{name}:/tmp/payload.bin", str(back)],
+        [
+            "scp",
+            "-F",
+            _ssh_config(cai_env),
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            str(local),
+            f"containai-{name}:/tmp/payload.bin",
+        ],
+        [
+            "scp",
+            "-F",
+            _ssh_config(cai_env),
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            f"containai-{name}:/tmp/payload.bin",
+            str(back),
+        ],
     ):
         assert subprocess.run(argv, env=cai_env, timeout=30, check=False).returncode == 0
     assert back.read_bytes() == local.read_bytes()
@@ -57,6 +92,8 @@ def test_password_auth_is_refused_and_a_tampered_known_hosts_fails(
     password = subprocess.run(
         [
             "ssh",
+            "-F",
+            _ssh_config(cai_env),
             "-o",
             "BatchMode=yes",
             "-o",
@@ -84,7 +121,7 @@ def test_password_auth_is_refused_and_a_tampered_known_hosts_fails(
         tampered.append(f"{host} {kind} {body}")
     known.write_text("\n".join(tampered) + "\n")
     strict = subprocess.run(
-        ["ssh", "-o", "BatchMode=yes", f"containai-{name}", "true"],
+        ["ssh", "-F", _ssh_config(cai_env), "-o", "BatchMode=yes", f"containai-{name}", "true"],
         env=cai_env,
         capture_output=True,
         text=True,

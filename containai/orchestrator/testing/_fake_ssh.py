@@ -9,10 +9,11 @@ import anyio
 
 from containai._defaults import MARKER_SSHD_READY
 from containai.fsm._errors import HostKeyMismatch, SSHUnavailable
+from containai.orchestrator.testing._fake_docker import FakeContainer
 
 if TYPE_CHECKING:
     from containai.orchestrator._ports import OutputSink, SSHTarget
-    from containai.orchestrator.testing._fake_docker import FakeContainer, FakeDocker
+    from containai.orchestrator.testing._fake_docker import FakeDocker
 
 Handler = Callable[[str, FakeContainer], tuple[int, bytes, bytes]]
 
