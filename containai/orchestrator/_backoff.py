@@ -18,7 +18,7 @@ class Backoff(msgspec.Struct, kw_only=True):
     attempt: int = 0
 
     def next_delay(self) -> float:
-        base = min(self.cap, self.initial * self.factor**self.attempt)
+        base = min(self.cap, self.initial * self.factor ** min(self.attempt, 64))
         self.attempt += 1
         return base * random.uniform(1 - self.jitter, 1 + self.jitter)
 

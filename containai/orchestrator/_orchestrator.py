@@ -54,7 +54,6 @@ from containai.fsm._events import (
     Event,
     SessionClosed,
     SessionOpened,
-    StartRequested,
     StopRequested,
 )
 from containai.fsm._lifecycle import Transition
@@ -70,7 +69,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from anyio.abc import TaskGroup, TaskStatus
-    from anyio.streams.memory import MemoryObjectSendStream
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from containai.model import Overrides, WorkspaceSpec
     from containai.orchestrator._ports import ContainerView, DockerEvent, DockerPort, SSHPort
@@ -275,16 +274,27 @@ class Orchestrator:
                 while sup.state in (State.CREATING, State.BOOTING, State.INIT_DONE, State.STOPPING):
                     await sup.changed()
 
-    async def events(self) -> AsyncIterator[Transition]:
-        """Every transition of every workspace from now on, as it happens."""
-        send, receive = anyio.create_memory_object_stream[Transition](1024)
+    @asynccontextmanager
+    async def subscribe(
+        self, size: int = 1024
+    ) -> AsyncIterator[MemoryObjectReceiveStream[Transition]]:
+        """Every transition of every workspace from now on, on a bounded stream. A subscriber
+        that falls ``size`` records behind loses records (counted in ``statistics()``)."""
+        send, receive = anyio.create_memory_object_stream[Transition](size)
         self._subscribers.add(send)
         try:
             async with receive:
-                async for record in receive:
-                    yield record
+                yield receive
         finally:
             self._subscribers.discard(send)
+            send.close()
+
+    async def events(self) -> AsyncIterator[Transition]:
+        """Every transition of every workspace from now on, as it happens. Wrap in
+        ``contextlib.aclosing`` when leaving the loop early, or use :meth:`subscribe`."""
+        async with self.subscribe() as records:
+            async for record in records:
+                yield record
 
     @asynccontextmanager
     async def session(self, workspace: str) -> AsyncIterator[SSHTarget]:
@@ -366,7 +376,7 @@ class Orchestrator:
                 sup = mine[0]
                 self._specs.setdefault(sup.name, spec)
                 if sup.state in (State.STOPPED, State.FAILED):
-                    sup.feed(StartRequested())
+                    sup.request_start()
                 return sup
             name = await self._free_name(spec)
             fsm, effects = ContainerFSM.new(
@@ -714,7 +724,9 @@ async def _ports(
     if docker is not None and ssh is not None:
 
         async def fake_key(path: Path) -> str:
-            return "ssh-ed25519 AAAAfakeclientkey cai"
+            from containai.orchestrator.testing._fake_docker import fake_host_key
+
+            return fake_host_key("client").decode().strip()
 
         yield docker, ssh, fake_key
         return

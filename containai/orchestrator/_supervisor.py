@@ -32,12 +32,14 @@ from containai.fsm import (
 from containai.fsm._errors import CaiError, ContainerGone, InvalidTransition
 from containai.fsm._events import (
     ContainerDied,
+    ContainerStarted,
     DeadlineExpired,
     Event,
     InitDoneSeen,
     ProbeFailed,
     ProbeSucceeded,
     SshdReadySeen,
+    StartRequested,
 )
 from containai.fsm._lifecycle import Transition
 
@@ -101,6 +103,7 @@ class Supervisor:
         self._sshd_nudge = anyio.Event()
         self._tg: TaskGroup | None = None
         self.done = anyio.Event()
+        self._starting = False
         # What the orchestrator last learned about the container (for status and probes).
         self.view: ContainerView | None = None
         self.ssh_port: int | None = None
@@ -123,6 +126,12 @@ class Supervisor:
         """Wait for the next state change (or the end of the supervisor)."""
         await self._changed.wait()
 
+    def request_start(self) -> None:
+        """Start a stopped or failed container; waiters keep waiting until it started or the
+        start itself failed, instead of giving up on the resting state it is leaving."""
+        self._starting = True
+        self.feed(StartRequested())
+
     @property
     def state(self) -> State:
         return self.fsm.state
@@ -142,6 +151,9 @@ class Supervisor:
         while True:
             if self.reached(target):
                 return self.fsm.state
+            if self._starting and self.fsm.state in (State.STOPPED, State.FAILED):
+                await self._changed.wait()
+                continue
             if self.fsm.state in (State.FAILED, State.REMOVED) and target not in (
                 State.FAILED,
                 State.REMOVED,
@@ -172,6 +184,7 @@ class Supervisor:
                 await self._loop()
                 tg.cancel_scope.cancel()
         finally:
+            self._send.close()
             self.done.set()
             self._notify()
 
@@ -192,6 +205,11 @@ class Supervisor:
     async def _handle(self, event: Event) -> None:
         if isinstance(event, SshdReadySeen):
             self._sshd_nudge.set()
+        if isinstance(event, ContainerStarted) or (
+            isinstance(event, ProbeFailed) and event.probe == "start"
+        ):
+            self._starting = False
+            self._notify()
         try:
             effects = self.fsm.handle(event, self.hooks.clock())
         except InvalidTransition:

@@ -188,10 +188,11 @@ class TestStopRemove:
 
 
 async def _signal_on(orch, state: str, event: anyio.Event) -> None:
-    async for record in orch.events():
-        if record.to_state == state:
-            event.set()
-            return
+    async with orch.subscribe() as records:
+        async for record in records:
+            if record.to_state == state:
+                event.set()
+                return
 
 
 async def _up_ignoring_failure(orch, ws: Path) -> None:

@@ -288,7 +288,7 @@ class FakeDocker:
         c = self.find(ref)
         if path not in c.files:
             if path.startswith("/etc/ssh/ssh_host_") and c.status == "running":
-                return f"ssh-ed25519 AAAAfakehostkey{c.id[-8:]}\n".encode()
+                return fake_host_key(c.id)
             raise ContainerGone(f"{path} not found in {c.name}", container=c.name)
         return c.files[path]
 
@@ -296,6 +296,19 @@ class FakeDocker:
         self._check()
         self.find(ref)
         return 0, b""
+
+
+def fake_host_key(seed: str) -> bytes:
+    """A well-formed ed25519 public key line, different for every seed."""
+    import base64
+    import hashlib
+    import struct
+
+    def field(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    blob = field(b"ssh-ed25519") + field(hashlib.sha256(seed.encode()).digest())
+    return b"ssh-ed25519 " + base64.b64encode(blob) + b" root@fake\n"
 
 
 def managed(labels: Mapping[str, str]) -> bool:
