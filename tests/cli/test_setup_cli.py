@@ -12,10 +12,7 @@ from containai._defaults import ENGINE_CONFIG, ENGINE_SOCKET
 from containai.cli import main
 from containai.orchestrator._runtime import REDUCED_ISOLATION_SENTENCE
 
-pytestmark = [
-    pytest.mark.docker,
-    pytest.mark.filterwarnings("ignore:'click.utils:DeprecationWarning"),  # typer 0.19, click 8.5
-]
+pytestmark = pytest.mark.docker
 
 
 def _engine_answers() -> bool:

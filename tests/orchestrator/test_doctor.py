@@ -239,7 +239,6 @@ def require_engine() -> None:
 
 
 @pytest.mark.docker
-@pytest.mark.filterwarnings("ignore:'click.utils:DeprecationWarning")  # typer 0.19, click 8.5
 def test_doctor_json_on_the_real_engine_reports_runtime_and_isolation(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
