@@ -59,9 +59,10 @@ async def _build(layer: str, bootstrap: bool, no_cache: bool, verbose: bool) -> 
         match event:
             case StepStarted(step=step):
                 status.update(f"{escape(step)} …")
-            case StepFinished(step=step, seconds=seconds, detail=detail):
+            case StepFinished(step=step, seconds=seconds, detail=detail, ok=ok):
+                mark = "[green]✓[/]" if ok else "[yellow]✗[/]"
                 extra = f" — {escape(detail)}" if detail else ""
-                console.print(f"[green]✓[/] {escape(step)} [dim]({seconds:.1f} s)[/]{extra}")
+                console.print(f"{mark} {escape(step)} [dim]({seconds:.1f} s)[/]{extra}")
             case OutputLine(line=line) if verbose:
                 console.print(f"  [dim]{escape(line)}[/]", highlight=False)
 

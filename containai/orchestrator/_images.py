@@ -65,6 +65,7 @@ class StepFinished(Progress, frozen=True, tag="step-finished"):
     step: str
     seconds: float
     detail: str = ""
+    ok: bool = True  # False: the step failed and the build went another way
 
 
 class OutputLine(Progress, frozen=True, tag="output-line"):
@@ -266,6 +267,7 @@ async def _resolve_base(
                     step=step,
                     seconds=time.monotonic() - t0,
                     detail=f"failed ({reason}); bootstrapping from Debian packages instead",
+                    ok=False,
                 )
             )
         else:
