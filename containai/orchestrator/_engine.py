@@ -552,7 +552,15 @@ async def apply(
             case CreateBridge():
                 await _create_bridge(layout)
             case StartEngine(mode=mode) | RestartEngine(mode=mode):
-                pid = await _start(layout, mode, restart=isinstance(step, RestartEngine))
+                restart = isinstance(step, RestartEngine)
+                if restart and mode == "daemon" and live_dockerd(layout.pidfile) is None:
+                    # something answers on our socket that we did not start: a new dockerd
+                    # would take the socket path over from it
+                    raise BackendError(
+                        f"cannot restart the engine: {layout.host} answers but {layout.pidfile} "
+                        "names no live dockerd; stop whatever serves it, then run cai setup again"
+                    )
+                pid = await _start(layout, mode, restart=restart)
             case WaitForApi():
                 await wait_engine(layout, port, within=within, pid=pid)
             case CreateContext(name=name, host=host, update=update):

@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from containai.fsm._errors import DockerUnavailable, NeedsRoot
+from containai.fsm._errors import BackendError, DockerUnavailable, NeedsRoot
 from containai.orchestrator import _engine
 from containai.orchestrator._engine import (
     CreateBridge,
@@ -297,6 +297,15 @@ class TestObserveAndApply:
         assert plan.root_steps == []
         assert await _engine.apply(plan, _Port(_info())) == list(plan.steps)
         assert made == ["containai"]
+
+    async def test_apply_restart_of_a_socket_we_did_not_start_refuses(self, tmp_path: Path) -> None:
+        layout = _layout(tmp_path)
+        state = _done(config="{}", pid=None)  # answers, but no pidfile of ours
+        plan = _engine.compute_plan(layout, state)
+        assert _kinds(plan)[:2] == [WriteConfig, RestartEngine]
+        plan = msgspec.structs.replace(plan, steps=plan.steps[1:])  # from the restart on
+        with pytest.raises(BackendError, match="names no live dockerd"):
+            await _engine.apply(plan, _Port(_info()))
 
     async def test_wait_engine_gives_up_naming_the_log(self, tmp_path: Path) -> None:
         layout = _layout(tmp_path)
