@@ -3,7 +3,8 @@
 ``transitions`` is used here only, through :class:`_TableMachine`, the one typed wrapper around
 its synchronous ``Machine``. One such machine serves every :class:`ContainerFSM`: the table is
 the same for all, so the (slow) construction happens once, and each ``ContainerFSM`` is only a
-model holding its state. No model is registered with the machine, so ``transitions`` never
+model holding its state. Sharing is safe: an unqueued ``Machine`` keeps no per-call state, and
+``handle`` never re-enters it. No model is registered with the machine, so ``transitions`` never
 binds methods onto ours (``model_override=True`` says the same for anyone who would add one).
 """
 
@@ -278,8 +279,9 @@ class ContainerFSM:
         """
         source = self._state
         if isinstance(event, DeadlineExpired) and now < self._deadline:
+            armed = "no deadline is armed" if self._deadline == math.inf else "too early"
             raise InvalidTransition(
-                f"deadline-expired before the deadline of {source.value}",
+                f"deadline-expired is not accepted in state {source.value}: {armed}",
                 state=source.value,
                 event="deadline-expired",
                 container=self.container or None,
