@@ -34,6 +34,7 @@ from containai.fsm._table import (
     ON_EDGE,
     ON_ENTER,
     RENEWS_REASON,
+    RESTORED_FAILED,
     TIMEOUTS,
     EffectSpec,
     FromEvent,
@@ -221,7 +222,8 @@ class ContainerFSM:
         """A machine rebuilt from Docker's truth, e.g. after ``cai`` restarted (reconcile).
 
         A running container is restored to ``booting`` and its console markers replayed; an
-        exited one to ``stopped`` or ``failed``. The deadline of ``state`` starts at ``now``.
+        exited one to ``stopped`` or ``failed`` (with ``reason``, or a generic one: ``failed``
+        always has a reason). The deadline of ``state`` starts at ``now``.
         Nothing is published: the state is not news.
 
         Raises:
@@ -231,6 +233,8 @@ class ContainerFSM:
         """
         if state is State.ATTACHED:
             raise ValueError("sessions are not restored: restore sshd-ready instead of attached")
+        if state is State.FAILED and not reason:
+            reason = RESTORED_FAILED  # failed always says why
         return cls(
             state, now, workspace=workspace, container=container, reason=reason, timeouts=timeouts
         )

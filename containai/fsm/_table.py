@@ -101,6 +101,8 @@ CAUSE_NEW = "create-requested"
 #: Stop timeout assumed by a machine restored into ``STOPPING`` (StopRequested's default).
 DEFAULT_STOP_TIMEOUT = 10.0
 OOM_REASON = "out of memory (OOM killed)"
+#: Reason of a machine restored into ``FAILED`` when the caller knows no better one.
+RESTORED_FAILED = "found failed when cai started"
 
 
 class Guard(StrEnum):
@@ -291,6 +293,7 @@ __all__ = [
     "ON_EDGE",
     "ON_ENTER",
     "RENEWS_REASON",
+    "RESTORED_FAILED",
     "TIMEOUTS",
     "TRANSITIONS",
     "Branch",

@@ -336,6 +336,9 @@ class TestRestore:
             math.inf,
         )
 
+    def test_restore_failed_without_reason_still_says_why(self) -> None:
+        assert ContainerFSM.restore(State.FAILED, 1.0).reason == "found failed when cai started"
+
     def test_restore_publishes_nothing_and_has_no_sessions(self) -> None:
         fsm = ContainerFSM.restore(State.STOPPED, 1.0)
         assert snapshot(fsm) == (State.STOPPED, math.inf, frozenset(), "", 1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from fsm_scenario import snapshot
+from fsm_scenario import machine_in, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,9 +57,12 @@ scripts = st.lists(st.tuples(events, steps), max_size=60)
 
 
 @settings(max_examples=300, deadline=None)
-@given(script=scripts)
-def test_fsm_random_scripts_stay_in_the_table(script: list[tuple[Event, float]]) -> None:
-    fsm, _ = ContainerFSM.new(0.0, workspace="/w", container="w")
+@given(start=st.sampled_from([None, *State]), script=scripts)
+def test_fsm_random_scripts_stay_in_the_table(
+    start: State | None, script: list[tuple[Event, float]]
+) -> None:
+    """Starting new or in any state (destroy ends most random scripts early otherwise)."""
+    fsm = ContainerFSM.new(0.0)[0] if start is None else machine_in(start)
     now = 0.0
     for event, step in script:
         now += step
