@@ -36,7 +36,7 @@ async def _ps(paths: list[str], json_: bool) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from containai.cli._render import cpus, since, size
+    from containai.cli._render import cpus, duration, size
 
     table = Table(box=None, pad_edge=False)
     for column in (
@@ -60,13 +60,16 @@ async def _ps(paths: list[str], json_: bool) -> int:
             f"[{style}]{w.state}[/]" + (f" ({w.reason})" if w.reason else ""),
             w.ssh_alias,
             str(w.ssh_port or "-"),
-            since(w.since) if w.state in ("sshd-ready", "attached") else "-",
+            duration(w.uptime) if w.uptime else "-",
             w.runtime or "-",
             size(w.memory),
             cpus(w.nano_cpus),
             w.image or "-",
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=250)  # piped: never truncate columns
+    console.print(table)
     if not workspaces:
         print("no workspaces; start one with `cai up PATH`")
     return 0

@@ -62,7 +62,7 @@ from containai.orchestrator._backoff import Backoff
 from containai.orchestrator._journal import Journal
 from containai.orchestrator._ports import CreateSpec, SSHTarget
 from containai.orchestrator._runtime import host_config
-from containai.orchestrator._status import Statistics, WorkspaceStatus
+from containai.orchestrator._status import Statistics, WorkspaceStatus, docker_time
 from containai.orchestrator._supervisor import Hooks, Supervisor
 
 if TYPE_CHECKING:
@@ -71,11 +71,22 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup, TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+    from containai.fsm import AnyEffect
     from containai.model import Overrides, WorkspaceSpec
     from containai.orchestrator._ports import ContainerView, DockerEvent, DockerPort, SSHPort
 
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
 AUTHORIZED_KEYS = "/home/agent/.ssh/authorized_keys"
+# Idempotent, append-only (O_APPEND writes of one short line do not interleave).
+_AUTHORIZE = f"""set -e
+umask 077
+mkdir -p /home/agent/.ssh
+touch {AUTHORIZED_KEYS}
+grep -qxF "$1" {AUTHORIZED_KEYS} || printf '%s\\n' "$1" >> {AUTHORIZED_KEYS}
+chown -R {AGENT_UID}:{AGENT_UID} /home/agent/.ssh
+chmod 700 /home/agent/.ssh
+chmod 600 {AUTHORIZED_KEYS}
+"""
 
 
 def default_parallel() -> int:
@@ -104,7 +115,9 @@ def _restored_state(view: ContainerView) -> tuple[State, str]:
     if view.oom_killed:
         return State.FAILED, "out of memory (OOM killed)"
     if view.status == "created":
-        return State.STOPPED, "created, never started"
+        return State.STOPPED, ""
+    if view.exit_code not in (0, 130, 143):  # 130/143: systemd's own exits on SIGINT/SIGTERM
+        return State.FAILED, f"container exited with code {view.exit_code}"
     return State.STOPPED, ""
 
 
@@ -248,6 +261,9 @@ class Orchestrator:
             ssh_port=sup.ssh_port,
             since=sup.since,
             started_at=view.started_at if view else "",
+            uptime=max(0.0, time.time() - docker_time(view.started_at))
+            if view and view.status == "running" and view.started_at
+            else 0.0,
             runtime=view.runtime if view else "",
             image=view.image if view else "",
             memory=view.memory if view else (spec.memory if spec else 0),
@@ -462,9 +478,7 @@ class Orchestrator:
             return
         if self._public_key is None:
             self._public_key = await self._client_key()
-        await self.docker.put_file(
-            sup.name, AUTHORIZED_KEYS, self._public_key.encode(), mode=0o600, uid=AGENT_UID
-        )
+        await self._authorize(sup.name, self._public_key)
         backoff = Backoff(initial=0.05, cap=1.0)
         pinned: tuple[int, str] | None = None
         while True:
@@ -495,6 +509,18 @@ class Orchestrator:
             self._write_config, sup.name, view.ssh_port, spec.forward_agent if spec else False
         )
 
+    async def _authorize(self, name: str, public_key: str) -> None:
+        """Add our key to the agent's authorized_keys through the engine, keeping keys other
+        cai users (other HOMEs, other processes) added: an append, never a rewrite."""
+        code, output = await self.docker.exec(
+            name, ["sh", "-c", _AUTHORIZE, "authorize", public_key.strip()]
+        )
+        if code != 0:
+            raise SSHUnavailable(
+                f"could not authorize cai's key in {name}: {output.decode(errors='replace')}",
+                container=name,
+            )
+
     def _pin(self, name: str, port: int, host_key: str) -> None:
         _sshfiles.pin_host_keys(f"{SSH_HOST_PREFIX}{name}", port, [host_key])
 
@@ -518,7 +544,7 @@ class Orchestrator:
         name: str,
         workspace: str,
         fsm: ContainerFSM,
-        effects: list[object] | None = None,
+        effects: list[AnyEffect] | None = None,
         *,
         quiet: bool = False,
     ) -> Supervisor:
@@ -530,7 +556,7 @@ class Orchestrator:
             hooks=Hooks(
                 create=self._create, probe=self._probe, publish=self._publish, clock=self._now
             ),
-            initial_effects=effects,  # type: ignore[arg-type]
+            initial_effects=effects,
             quiet_until_settled=quiet,
         )
         self._supervisors[name] = sup

@@ -16,6 +16,7 @@ class WorkspaceStatus(msgspec.Struct, frozen=True, kw_only=True):
     ssh_port: int | None = None
     since: float = 0.0  # wall-clock time the current state was entered
     started_at: str = ""
+    uptime: float = 0.0  # seconds the container has been running (0 when not running)
     runtime: str = ""
     image: str = ""
     memory: int = 0
@@ -36,3 +37,22 @@ class Statistics(msgspec.Struct, frozen=True, kw_only=True):
     reconciles: int
     published: int
     subscribers: int
+
+
+def docker_time(text: str) -> float:
+    """Docker's RFC 3339 timestamps (nanosecond fractions, ``Z``) as unix seconds; 0 if unset."""
+    from datetime import datetime
+
+    if not text or text.startswith("0001-"):
+        return 0.0
+    head, _, rest = text.partition(".")
+    fraction = ""
+    zone = "+00:00"
+    if rest:
+        digits = "".join(c for c in rest if c.isdigit())
+        fraction = "." + digits[:6]
+        tail = rest[len(digits):]
+        zone = "+00:00" if tail in ("", "Z") else tail
+    elif head.endswith("Z"):
+        head = head[:-1]
+    return datetime.fromisoformat(head + fraction + zone).timestamp()

@@ -75,6 +75,8 @@ def test_docker_kill_from_outside_is_reported_within_two_seconds(
     finally:
         watcher.terminate()
         watcher.wait(10)
+        if watcher.stdout is not None:
+            watcher.stdout.close()
     del status
 
 

@@ -32,6 +32,7 @@ from containai.orchestrator._ports import (
     DockerEvent,
     EngineInfo,
 )
+from containai.orchestrator._status import docker_time
 from containai.orchestrator.adapters._errors import map_exceptions
 
 if TYPE_CHECKING:
@@ -120,9 +121,7 @@ def _view(raw: Mapping[str, Any]) -> ContainerView:
         if binding.host_port:
             port = int(binding.host_port)
             break
-    mounts = tuple(
-        f"{m.name or m.source}:{m.destination}" for m in (data.mounts or [])
-    )
+    mounts = tuple(f"{m.name or m.source}:{m.destination}" for m in (data.mounts or []))
     return ContainerView(
         id=data.id,
         name=data.name.lstrip("/"),
@@ -317,11 +316,18 @@ class AioDockerPort:
 
     @asynccontextmanager
     async def console(self, ref: str) -> AsyncIterator[AsyncIterator[str]]:
+        # Only this boot's lines: a restarted container's log still holds the markers of its
+        # previous boots, which must not be taken for news.
+        params = {"stdout": "1", "stderr": "1", "follow": "1"}
+        view = await self.inspect(ref)
+        started = docker_time(view.started_at)
+        if started and view.status == "running":
+            params["since"] = f"{started - 0.001:.6f}"
         with map_exceptions(self._errors):
             async with self._docker._query(
                 f"containers/{ref}/logs",
                 method="GET",
-                params={"stdout": "1", "stderr": "1", "follow": "1"},
+                params=params,
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=None, connect=5),
             ) as response:
 
@@ -362,9 +368,7 @@ class AioDockerPort:
                         return extracted.read()
         raise ContainerGone(f"{path} is not a file in container {ref}", container=ref)
 
-    async def exec(
-        self, ref: str, argv: Sequence[str], *, user: str = "root"
-    ) -> tuple[int, bytes]:
+    async def exec(self, ref: str, argv: Sequence[str], *, user: str = "root") -> tuple[int, bytes]:
         output = bytearray()
         with map_exceptions(self._errors):
             execution = await self._docker.containers.container(ref).exec(
