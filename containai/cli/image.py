@@ -64,7 +64,7 @@ async def _build(layer: str, bootstrap: bool, no_cache: bool, verbose: bool) -> 
                 extra = f" — {escape(detail)}" if detail else ""
                 console.print(f"{mark} {escape(step)} [dim]({seconds:.1f} s)[/]{extra}")
             case OutputLine(line=line) if verbose:
-                console.print(f"  [dim]{escape(line)}[/]", highlight=False)
+                console.print(f"  [dim]{escape(line)}[/]", highlight=False, soft_wrap=True)
 
     with status:
         async with open_image_port(ENGINE_HOST) as port:

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import platform
+import re
 import tarfile
 import tempfile
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from containai.orchestrator.adapters._errors import map_exceptions
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
 
@@ -121,7 +123,7 @@ class AioDockerImagePort:
                     pending += text
                     *complete, pending = pending.split("\n")
                     for line in complete:
-                        line = line.rstrip("\r")
+                        line = _ANSI.sub("", line).rstrip("\r")
                         if line.startswith("Step "):
                             step = line
                         if line.strip():
