@@ -32,6 +32,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "image",
     "config",
     "ssh",
+    "import_",
+    "export",
 )
 
 app = typer.Typer(
