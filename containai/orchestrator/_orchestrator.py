@@ -392,7 +392,10 @@ class Orchestrator:
                 sup = mine[0]
                 self._specs.setdefault(sup.name, spec)
                 if sup.state in (State.STOPPED, State.FAILED):
-                    sup.request_start()
+                    view = await self.docker.inspect(sup.name)
+                    # Still running after a failed probe: recover in place (probe again)
+                    # rather than asking Docker to start what already runs.
+                    sup.request_start(running=view.status == "running")
                 return sup
             name = await self._free_name(spec)
             fsm, effects = ContainerFSM.new(

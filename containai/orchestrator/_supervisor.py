@@ -126,11 +126,12 @@ class Supervisor:
         """Wait for the next state change (or the end of the supervisor)."""
         await self._changed.wait()
 
-    def request_start(self) -> None:
-        """Start a stopped or failed container; waiters keep waiting until it started or the
-        start itself failed, instead of giving up on the resting state it is leaving."""
+    def request_start(self, *, running: bool = False) -> None:
+        """Start a stopped or failed container (or, when it still ``running``, take it up
+        again from booting); waiters keep waiting until it started or the start itself
+        failed, instead of giving up on the resting state it is leaving."""
         self._starting = True
-        self.feed(StartRequested())
+        self.feed(ContainerStarted() if running else StartRequested())
 
     @property
     def state(self) -> State:

@@ -147,6 +147,30 @@ class TestFailures:
             with pytest.raises(WorkspaceFailed, match="timed out"):
                 await orch.up(make_workspace("slow"))
 
+    async def test_up_recovers_a_running_workspace_whose_probe_failed(
+        self, make_workspace, fake, tmp_path
+    ) -> None:
+        from containai.orchestrator import open_orchestrator
+        from containai.orchestrator._journal import Journal
+        from containai.orchestrator.testing import FakeSSH
+
+        ssh = FakeSSH(fake)
+        ws = make_workspace("flaky")
+        async with open_orchestrator(
+            docker=fake,
+            ssh=ssh,
+            jitter=0.0,
+            journal=Journal(tmp_path / "j"),
+            timeouts={State.INIT_DONE: 0.3},
+        ) as orch:
+            ssh.refuse.update(range(2300, 2501))
+            with pytest.raises(WorkspaceFailed, match="timed out in init-done"):
+                await orch.up(ws)
+            ssh.refuse.clear()
+            status = await orch.up(ws)
+        assert status.state == "sshd-ready"
+        assert len(fake.containers) == 1
+
 
 class TestStopRemove:
     async def test_stop_then_up_restarts_the_same_container(
