@@ -26,17 +26,27 @@ def register(app: typer.Typer) -> None:
             "debian:bookworm; done automatically when the pull fails.",
         ),
         no_cache: bool = typer.Option(False, "--no-cache", help="Build without the layer cache."),
+        trust_host_cas: bool = typer.Option(
+            False,
+            "--trust-host-cas",
+            help="Add this host's local CA certificates (/usr/local/share/ca-certificates) to the "
+            "images, for networks whose TLS goes through an intercepting proxy.",
+        ),
         verbose: bool = typer.Option(
             False, "--verbose", "-v", help="Stream the build output lines."
         ),
     ) -> int:
         """Build the image layers through the cai engine, tagged with cai's version."""
-        return run_async(_build, layer, bootstrap, no_cache, verbose)
+        return run_async(_build, layer, bootstrap, no_cache, verbose, trust_host_cas)
 
     app.add_typer(image_app)
 
 
-async def _build(layer: str, bootstrap: bool, no_cache: bool, verbose: bool) -> int:
+async def _build(
+    layer: str, bootstrap: bool, no_cache: bool, verbose: bool, trust_host_cas: bool
+) -> int:
+    from pathlib import Path
+
     from rich.console import Console
     from rich.markup import escape
 
@@ -53,6 +63,10 @@ async def _build(layer: str, bootstrap: bool, no_cache: bool, verbose: bool) -> 
 
     layers_up_to(layer)  # a bad --layer fails before anything connects
     console = Console(stderr=True)
+    ca_certs: list[Path] = []
+    if trust_host_cas:
+        ca_certs = sorted(Path("/usr/local/share/ca-certificates").rglob("*.crt"))
+        console.print(f"adding {len(ca_certs)} host CA certificate(s) to the images")
     status = console.status("connecting to the cai engine")
 
     def show(event: ImageProgress) -> None:
@@ -69,7 +83,12 @@ async def _build(layer: str, bootstrap: bool, no_cache: bool, verbose: bool) -> 
     with status:
         async with open_image_port(ENGINE_HOST) as port:
             result = await build_images(
-                port, layer=layer, bootstrap=bootstrap, nocache=no_cache, on_progress=show
+                port,
+                layer=layer,
+                bootstrap=bootstrap,
+                nocache=no_cache,
+                ca_certs=ca_certs,
+                on_progress=show,
             )
     console.print(
         f"built {', '.join(result.refs)} from {result.base_image} in {result.seconds:.1f} s"

@@ -138,8 +138,9 @@ def layers_up_to(layer: str) -> tuple[str, ...]:
     return IMAGE_LAYERS[: IMAGE_LAYERS.index(layer) + 1]
 
 
-def build_context(layer: str) -> bytes:
-    """An uncompressed tar holding ``Dockerfile`` (the layer's) and the ``units/`` tree.
+def build_context(layer: str, *, ca_certs: Sequence[Path] = ()) -> bytes:
+    """An uncompressed tar holding ``Dockerfile`` (the layer's), the ``units/`` tree and a
+    ``certs/`` directory with ``ca_certs`` (PEM files the base image adds to its trust store).
 
     Owners and times are normalised so the same sources give the same archive.
     """
@@ -167,6 +168,11 @@ def build_context(layer: str) -> bytes:
             if "__pycache__" in path.parts or path.is_symlink():
                 continue
             add(path, f"units/{path.relative_to(units).as_posix()}")
+        certs = tarfile.TarInfo("certs")
+        certs.type, certs.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(certs)
+        for index, cert in enumerate(ca_certs):
+            add(cert, f"certs/{index:02d}-{cert.stem}.crt")
     return buf.getvalue()
 
 
@@ -178,6 +184,7 @@ async def build_images(
     bootstrap: bool = False,
     nocache: bool = False,
     version: str = __version__,
+    ca_certs: Sequence[Path] = (),
     on_progress: Callable[[ImageProgress], object] = lambda p: None,
 ) -> BuildResult:
     """Build the layers up to ``layer``, in order, through the engine.
@@ -189,6 +196,8 @@ async def build_images(
             could be pulled (skipped when :data:`BOOTSTRAP_IMAGE` already exists).
         nocache: build without the engine's layer cache.
         version: the cai version for tags and labels.
+        ca_certs: extra CA certificates (PEM) for the base image's trust store, for networks
+            whose TLS goes through an intercepting proxy; the upper layers inherit them.
         on_progress: receives each :data:`ImageProgress`.
 
     Returns:
@@ -211,7 +220,7 @@ async def build_images(
         step = f"build {ref}"
         on_progress(StepStarted(step=step))
         t0 = time.monotonic()
-        context = build_context(name)
+        context = build_context(name, ca_certs=ca_certs if name == "base" else ())
         labels = {LABEL_VERSION: version, LABEL_LAYER: name}
 
         def on_line(line: str, step: str = step) -> None:
