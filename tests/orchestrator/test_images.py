@@ -212,6 +212,26 @@ class TestContext:
         assert "units/system/containai-init.service" in names
         assert "units/lib/init.sh" in names
 
+    def test_build_context_carries_extra_ca_certs(self, tmp_path: Path) -> None:
+        cert = tmp_path / "corp.crt"
+        cert.write_text("-----BEGIN CERTIFICATE-----\n")
+        with tarfile.open(fileobj=io.BytesIO(build_context("base", ca_certs=[cert]))) as tar:
+            assert tar.getmember("certs").isdir()
+            assert tar.getmember("certs/00-corp.crt").isfile()
+        with tarfile.open(fileobj=io.BytesIO(build_context("base"))) as tar:
+            assert [n for n in tar.getnames() if n.startswith("certs")] == ["certs"]
+
+    async def test_build_images_gives_ca_certs_to_the_base_layer_only(self, tmp_path: Path) -> None:
+        cert = tmp_path / "corp.crt"
+        cert.write_text("pem\n")
+        port = FakeImages(UPSTREAM_IMAGE)
+        await build_images(port, layer="sdks", ca_certs=[cert])  # type: ignore[arg-type]
+        with_certs = []
+        for context in port.contexts:
+            with tarfile.open(fileobj=io.BytesIO(context)) as tar:
+                with_certs.append("certs/00-corp.crt" in tar.getnames())
+        assert with_certs == [True, False]
+
     def test_build_context_is_reproducible(self) -> None:
         assert build_context("base") == build_context("base")
 
@@ -256,7 +276,7 @@ class TestShippedFiles:
 
 
 # -- against the real engine --------------------------------------------------------------------
-def _need_engine_image() -> None:
+def _need_engine() -> None:
     problem = None
     if not os.path.exists(ENGINE_SOCKET):
         problem = f"the cai engine socket {ENGINE_SOCKET} is missing (run `sudo cai setup`)"
@@ -270,7 +290,7 @@ def _need_engine_image() -> None:
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 class TestRealEngine:
     async def test_failed_step_names_the_layer_and_line(self, tmp_path: Path) -> None:
-        _need_engine_image()
+        _need_engine()
         from containai.orchestrator.adapters._docker_build import open_image_port
 
         tag = f"cai-test/broken:{uuid.uuid4().hex[:8]}"
