@@ -321,6 +321,8 @@ async def import_config(
     else:
         writes = _plan(items, collection.json_init, {}, changes)
     for skipped in collection.skipped:
+        if skipped.missing and skipped.target in items:
+            continue  # another entry provides it (~/.gitconfig for a missing XDG file)
         if skipped.missing:
             reason = "not on the host" + (" (optional)" if skipped.optional else "")
         else:
