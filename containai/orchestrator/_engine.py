@@ -448,6 +448,15 @@ def _is_live_dockerd(pid: int) -> bool:
     return _is_live(pid, "dockerd")
 
 
+def _exited(pid: int) -> bool:
+    """``pid`` is gone or a zombie (its name is not checked: no race with its exec)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+
+
 def _is_live(pid: int, name: str) -> bool:
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
@@ -714,7 +723,7 @@ async def wait_engine(
                 return await port.info()
             except CaiError:
                 pass
-            if pid is not None and not _is_live_dockerd(pid):
+            if pid is not None and _exited(pid):
                 raise DockerUnavailable(
                     f"dockerd (pid {pid}) exited before its API answered; "
                     f"its log is {layout.log}{_log_tail(layout.log)}"

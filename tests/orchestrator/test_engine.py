@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import msgspec
@@ -340,7 +341,9 @@ async def test_scratch_engine_start_idempotent_restart_and_crash(tmp_path: Path)
         pytest.skip(reason)
     from containai.orchestrator.adapters._docker import open_docker
 
-    base = Path("/tmp") / f"cai-scratch-{os.getpid()}"  # short: unix socket paths are limited
+    # unique per run (several suites may run at once on one machine); short for the socket path
+    base = Path(tempfile.mkdtemp(prefix="cai-scr-", dir="/tmp"))
+    n = os.getpid() % 250
     layout = EngineLayout(
         config=base / "daemon.json",
         socket=base / "docker.sock",
@@ -348,10 +351,10 @@ async def test_scratch_engine_start_idempotent_restart_and_crash(tmp_path: Path)
         exec_root=base / "exec",
         pidfile=base / "docker.pid",
         log=base / "dockerd.log",
-        bridge="caiscratch0",
-        bridge_cidr="10.213.0.1/24",
+        bridge=f"caiscr{os.getpid()}"[:15],
+        bridge_cidr=f"10.213.{n}.1/24",
         systemd_marker=tmp_path / "no-systemd",  # always the background-daemon path
-        context="cai-scratch-test",
+        context=f"cai-scratch-{os.getpid()}",
     )
     try:
         async with open_docker(layout.host) as port:
@@ -362,7 +365,7 @@ async def test_scratch_engine_start_idempotent_restart_and_crash(tmp_path: Path)
 
             assert (await _engine.plan(layout, port)).nothing_to_change
 
-            layout.config.write_text(layout.config.read_text().replace("caiscratch0", "docker0"))
+            layout.config.write_text(layout.config.read_text().replace(layout.bridge, "docker0"))
             plan = await _engine.plan(layout, port)
             assert _kinds(plan) == [WriteConfig, RestartEngine, WaitForApi]
             await _engine.apply(plan, port, within=60)
@@ -375,6 +378,10 @@ async def test_scratch_engine_start_idempotent_restart_and_crash(tmp_path: Path)
             assert _kinds(plan) == [StartEngine, WaitForApi]
             await _engine.apply(plan, port, within=60)
             assert (await _engine.plan(layout, port)).nothing_to_change
+    except BaseException:
+        if layout.log.exists():  # kept under tmp_path by pytest, for a post-mortem
+            shutil.copy(layout.log, tmp_path / "dockerd.log")
+        raise
     finally:
         await _cleanup_scratch(layout)
 
