@@ -397,28 +397,40 @@ class Orchestrator:
                     # rather than asking Docker to start what already runs.
                     sup.request_start(running=view.status == "running")
                 return sup
-            name = await self._free_name(spec)
+            name, found = await self._free_name(spec)
+            self._specs[name] = spec
+            adopted = self._supervisors.get(name)  # seen being created by another process
+            if adopted is None and found is not None:
+                adopted = self._adopt(found, quiet=False)
+            if adopted is not None:
+                if adopted.state in (State.STOPPED, State.FAILED):
+                    adopted.request_start(running=found is not None and found.status == "running")
+                return adopted
             fsm, effects = ContainerFSM.new(
                 self._now(), workspace=spec.path, container=name, timeouts=self._timeouts
             )
-            self._specs[name] = spec
             sup = self._spawn(name, spec.path, fsm, effects)
             sup.image = image or image_ref("base")
             return sup
 
-    async def _free_name(self, spec: WorkspaceSpec) -> str:
+    async def _free_name(self, spec: WorkspaceSpec) -> tuple[str, ContainerView | None]:
+        """The workspace's container name: the first of ``name``, ``name-2`` … that is free
+        or already this workspace's (then with its view, to adopt it)."""
         from containai.model import suffixed
 
         for n in range(1, 100):
             candidate = spec.name if n == 1 else suffixed(spec.name, n)
-            if candidate in self._supervisors:
+            known = self._supervisors.get(candidate)
+            if known is not None and known.state != State.REMOVED:
+                if known.workspace == spec.path:
+                    return candidate, None
                 continue
             try:
                 view = await self.docker.inspect(candidate)
             except ContainerGone:
-                return candidate
+                return candidate, None
             if view.labels.get(LABEL_WORKSPACE) == spec.path:
-                return candidate  # ours, not yet seen by this process: adopt it on create
+                return candidate, view  # ours, made by another cai process
         raise NameCollision(
             f"no free container name for {spec.path}: {spec.name} through -99 are taken"
         )
@@ -459,6 +471,11 @@ class Orchestrator:
             if view.labels.get(LABEL_WORKSPACE) != spec.path:
                 raise
             container_id = view.id
+            sup.container_id = container_id
+            sup.feed(ContainerCreated(container_id=container_id))
+            if view.status == "running":  # and started too: its start event may be gone
+                sup.feed(ContainerStarted())
+            return
         sup.container_id = container_id
         sup.feed(ContainerCreated(container_id=container_id))
 
