@@ -23,6 +23,7 @@ def test_embedding_example_runs(cai_env, workspaces, monkeypatch, capsys) -> Non
     paths = [str(p) for p in workspaces("doc-a", "doc-b")]
     anyio.run(namespace["main"], paths, backend="asyncio")  # type: ignore[arg-type]
     out = capsys.readouterr().out
-    assert out.count("-> sshd-ready") == 2
+    assert out.count("init-done -> sshd-ready") == 2
+    assert out.count("sshd-ready -> attached") == 2
     assert out.count("exit 0") == 2
     assert "Statistics(" in out
