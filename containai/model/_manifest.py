@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 Kind = Literal["file", "dir", "any"]
 AGENT_HOME = "/home/agent"
+REHOMED_FILES = frozenset({"installed_plugins.json", "known_marketplaces.json"})
 
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +77,9 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     """Leave out ``*.priv.*`` files (private snippets stay on the host)."""
     no_system: bool = False
     """Leave out ``.system/`` (a tool's bundled files, reinstalled in the container)."""
+    rehome: bool = False
+    """In the JSON indexes listed in ``REHOMED_FILES``, host paths under the source root become
+    paths under the agent's home (Claude's plugin registry stores absolute paths)."""
 
 
 def _f(source: str, target: str, group: str, **flags: bool) -> Entry:
@@ -106,7 +110,7 @@ BUILTIN: tuple[Entry, ...] = (
     _f(".claude/settings.json", "claude/settings.json", "claude", json_init=True),
     _f(".claude/settings.local.json", "claude/settings.local.json", "claude", optional=True),
     _f(".claude/CLAUDE.md", "claude/CLAUDE.md", "claude", optional=True),
-    _d(".claude/plugins", "claude/plugins", "claude", optional=True),
+    _d(".claude/plugins", "claude/plugins", "claude", optional=True, rehome=True),
     _d(".claude/skills", "claude/skills", "claude", optional=True),
     _d(".claude/commands", "claude/commands", "claude", optional=True),
     _d(".claude/agents", "claude/agents", "claude", optional=True),
@@ -420,11 +424,17 @@ class _Collector:
                 elif stat.S_ISDIR(st.st_mode):
                     self.add(self._item(entry, vpath, "dir", st, source=spath))
                 elif stat.S_ISREG(st.st_mode):
-                    self.add(
-                        self._item(entry, vpath, "file", st, data=path.read_bytes(), source=spath)
-                    )
+                    data = path.read_bytes()
+                    if entry.rehome and name in REHOMED_FILES:
+                        data = self._rehome(data)
+                    self.add(self._item(entry, vpath, "file", st, data=data, source=spath))
                 else:
                     self.skip(entry, spath, vpath, "not a regular file, directory or symlink")
+
+    def _rehome(self, data: bytes) -> bytes:
+        for root in {str(self.root), str(self.real_root)}:
+            data = data.replace(f"{root}/".encode(), f"{AGENT_HOME}/".encode())
+        return data
 
     def _link(
         self, entry: Entry, path: Path, top: Path, spath: str, vpath: str, st: os.stat_result

@@ -283,8 +283,9 @@ async def import_config(
         BackendError: the engine failed.
 
     Cancellation:
-        Safe at any point: the helper container is removed (shielded), and the volume gets
-        either the whole tar or none of it from the engine's single PUT.
+        The helper container is removed (shielded). The engine extracts the tar as it reads
+        it, so a cancelled write can leave part of it in the volume; import is idempotent, so
+        running it again completes it.
     """
     if not source.is_dir():
         raise ConfigError(f"import source {source} is not a directory")

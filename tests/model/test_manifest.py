@@ -275,3 +275,13 @@ def test_build_tar_owner_modes_and_links() -> None:
         extracted = tar.extractfile(members[1])
         assert extracted is not None
         assert extracted.read() == b"abc"
+
+
+def test_claude_plugin_registry_paths_are_rehomed(home: Path) -> None:
+    registry = f'{{"p": {{"installPath": "{home}/.claude/plugins/cache/p"}}}}'
+    write(home, ".claude/plugins/installed_plugins.json", registry)
+    write(home, ".claude/plugins/other.json", registry)
+    items = collect(home, manifest()).items
+    rehomed = items["claude/plugins/installed_plugins.json"].data.decode()
+    assert rehomed == '{"p": {"installPath": "/home/agent/.claude/plugins/cache/p"}}'
+    assert items["claude/plugins/other.json"].data.decode() == registry

@@ -19,6 +19,7 @@ import pytest
 
 from containai._defaults import ENGINE_HOST, ENGINE_SOCKET
 from containai.fsm._errors import ConfigError
+from containai.model import ImportSection
 from containai.orchestrator._transfer import (
     ImportReport,
     TreeEntry,
@@ -30,6 +31,7 @@ from containai.orchestrator._transfer import (
     volume_listing,
 )
 from containai.orchestrator.adapters._volumes import AioVolumePort, open_volumes
+from containai.orchestrator.testing._fake_volumes import FakeVolumes
 
 asyncio_only = pytest.mark.parametrize("anyio_backend", ["asyncio"])
 
@@ -322,3 +324,70 @@ async def test_bad_archive_never_reaches_the_engine(tmp_path: Path) -> None:
     bad.write_bytes(b"not a tar at all")
     with pytest.raises(ConfigError, match="not a readable tar"):
         await import_archive(_NoEngine(), "unused", bad)  # type: ignore[arg-type]
+
+
+# -- the core against the in-memory fake (both backends) --------------------------------------
+class TestCoreOnFake:
+    async def test_second_import_writes_nothing(self, fake_home: Path) -> None:
+        volumes = FakeVolumes()
+        first = await import_config(volumes, "v", fake_home)
+        assert first.created_volume
+        snapshot = dict(volumes.volumes["v"])
+        again = await import_config(volumes, "v", fake_home)
+        assert again.count("added") == again.count("changed") == 0
+        assert again.count("unchanged") == first.count("added")
+        assert volumes.volumes["v"] == snapshot
+        assert volumes.open_sessions == 0
+
+    async def test_parents_made_for_the_agent(self, fake_home: Path) -> None:
+        volumes = FakeVolumes()
+        await import_config(volumes, "v", fake_home)
+        nodes = volumes.volumes["v"]
+        for parent in ("claude", "config", "config/gh", "config/git", "shell", "codex"):
+            assert (nodes[parent].kind, nodes[parent].uid, nodes[parent].mode) == (
+                "dir",
+                1000,
+                0o755,
+            ), parent
+
+    async def test_config_can_turn_secrets_off(self, fake_home: Path) -> None:
+        volumes = FakeVolumes()
+        await import_config(volumes, "v", fake_home, config=ImportSection(secrets=False))
+        assert SECRET_TARGETS.isdisjoint(volumes.volumes["v"])
+
+    async def test_json_init_keeps_what_the_volume_has(self, tmp_path: Path) -> None:
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        volumes = FakeVolumes()
+        report = await import_config(volumes, "v", empty)
+        assert _actions(report)["claude/claude.json"] == "added"
+        assert volumes.volumes["v"]["claude/claude.json"].data == b"{}\n"
+        volumes.volumes["v"]["claude/claude.json"].data = b'{"logged": "in"}'
+        again = await import_config(volumes, "v", empty)
+        assert "claude/claude.json" not in _actions(again)
+        assert volumes.volumes["v"]["claude/claude.json"].data == b'{"logged": "in"}'
+
+    async def test_dry_run_on_a_missing_volume_creates_nothing(self, fake_home: Path) -> None:
+        volumes = FakeVolumes()
+        report = await import_config(volumes, "v", fake_home, dry_run=True)
+        assert report.count("added") > 0
+        assert volumes.volumes == {}
+
+    async def test_changed_mode_is_reported_and_written(self, fake_home: Path) -> None:
+        volumes = FakeVolumes()
+        await import_config(volumes, "v", fake_home)
+        (fake_home / ".claude/hooks/check.sh").chmod(0o700)
+        report = await import_config(volumes, "v", fake_home)
+        change = next(c for c in report.changes if c.path == "claude/hooks/check.sh")
+        assert (change.action, change.reason) == ("changed", "mode 0750 → 0700")
+        assert volumes.volumes["v"]["claude/hooks/check.sh"].mode == 0o700
+
+    async def test_export_and_restore_reproduce_the_volume(
+        self, fake_home: Path, tmp_path: Path
+    ) -> None:
+        volumes = FakeVolumes()
+        await import_config(volumes, "a", fake_home)
+        archive = await export_volume(volumes, "a", tmp_path / "a.tar.gz")
+        report = await import_archive(volumes, "b", archive)
+        assert report.count("added") == len(volumes.volumes["a"]) - 1  # the root exists
+        assert volumes.volumes["b"] == volumes.volumes["a"]
