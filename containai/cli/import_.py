@@ -105,14 +105,16 @@ def _print(report: ImportReport) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     style = {"added": "green", "changed": "yellow", "skipped": "red", "kept": "dim"}
-    hidden = 0
+    counts = dict.fromkeys(("added", "changed", "unchanged", "skipped", "kept"), 0)
+    absent = 0
     for change in report.changes:
-        if change.action == "unchanged":
-            continue
         if change.action == "skipped" and change.reason.endswith("(optional)"):
-            hidden += 1
+            absent += 1  # an optional tool the user doesn't have: not worth a line
+            continue
+        counts[change.action] += 1
+        if change.action == "unchanged":
             continue
         mark = " [secret]" if change.secret else ""
         why = f" — {escape(change.reason)}" if change.reason else ""
@@ -120,14 +122,8 @@ def _print(report: ImportReport) -> None:
             f"[{style.get(change.action, '')}]{change.action:9}[/] "
             f"{escape(change.path)}{mark}[dim]{why}[/]"
         )
-    counts = ", ".join(
-        f"{report.count(a)} {a}"
-        for a in ("added", "changed", "unchanged", "skipped", "kept")
-        if report.count(a)
-    )
+    summary = ", ".join(f"{n} {action}" for action, n in counts.items() if n) or "nothing"
     head = "dry run, nothing written: " if report.dry_run else ""
     created = " (created)" if report.created_volume else ""
-    console.print(
-        f"{head}{report.source} → volume {report.volume}{created}: {counts or 'nothing'}"
-        + (f" ({hidden} optional paths are not on the host)" if hidden else "")
-    )
+    tail = f"; {absent} optional paths are not on the host" if absent else ""
+    console.print(f"{head}{report.source} → volume {report.volume}{created}: {summary}{tail}")
