@@ -356,10 +356,17 @@ async def test_scratch_engine_start_idempotent_restart_and_crash(tmp_path: Path)
         systemd_marker=tmp_path / "no-systemd",  # always the background-daemon path
         context=f"cai-scratch-{os.getpid()}",
     )
+    # Every dockerd rebuilds the shared DOCKER iptables chains as it starts, so two starting at
+    # once race ("No chain/target/match"), and a scratch engine could disturb the real one's
+    # rules: this one keeps out of iptables. A key cai does not manage, kept on rewrite.
+    layout.config.write_text('{"iptables": false}\n')
     try:
         async with open_docker(layout.host) as port:
             plan = await _engine.plan(layout, port)
             assert StartEngine in _kinds(plan)
+            write = plan.steps[0]
+            assert isinstance(write, WriteConfig)
+            assert '"iptables": false' in write.content
             await _engine.apply(plan, port, within=60)
             assert (await port.info()).default_runtime == "runc"
 
