@@ -61,6 +61,7 @@ class PathStat(msgspec.Struct, frozen=True, kw_only=True):
     mode: int
     size: int = 0
     link: str = ""
+    """A symlink's target as the engine reports it: resolved to an absolute path."""
 
 
 class VolumeSession(Protocol):

@@ -15,11 +15,13 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from containai._defaults import ENGINE_HOST, ENGINE_SOCKET
 from containai.fsm._errors import ConfigError
 from containai.model import ImportSection
+from containai.model._manifest import Item, build_tar
 from containai.orchestrator._transfer import (
     ImportReport,
     TreeEntry,
@@ -256,6 +258,61 @@ async def test_export_of_a_missing_volume_is_an_error(
     with pytest.raises(ConfigError, match="does not exist"):
         await export_volume(port, volume_name(), out)
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.docker
+@asyncio_only
+async def test_helper_is_removed_on_error_and_cancel(
+    port: AioVolumePort, volume_name: Callable[[], str]
+) -> None:
+    volume = volume_name()
+    seen: list[str] = []
+
+    async def fail() -> None:
+        async with port.open_session(volume) as session:
+            seen.append(session.container)
+            assert session.container in await port.list_helpers()
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await fail()
+    assert seen[0] not in await port.list_helpers()
+    with anyio.CancelScope() as scope:
+        async with port.open_session(volume) as session:
+            scope.cancel()
+            await anyio.sleep(5)
+    assert scope.cancelled_caught
+    assert session.container not in await port.list_helpers()
+
+
+@pytest.mark.docker
+@asyncio_only
+async def test_session_stat_and_get_of_missing_paths(
+    port: AioVolumePort, volume_name: Callable[[], str]
+) -> None:
+    volume = volume_name()
+    await port.create_volume(volume)
+    assert await port.volume_exists(volume)
+    async with port.open_session(volume) as session:
+        assert await session.stat("no/such/path") is None
+        assert await session.get_tree("no/such/path") is None
+        root = await session.stat(".")
+        assert root is not None
+        assert root.kind == "dir"
+        await session.put_tree(
+            build_tar(
+                [
+                    Item(path="d", kind="dir", mode=0o700),
+                    Item(path="d/l", kind="symlink", mode=0o777, link="x"),
+                ]
+            )
+        )
+        d, link = await session.stat("d"), await session.stat("d/l")
+    assert d is not None
+    assert (d.kind, d.mode) == ("dir", 0o700)
+    assert link is not None
+    assert link.kind == "symlink"
+    assert link.link == "/mnt/agent-data/d/x"  # the engine reports the target resolved
 
 
 # -- restore validation (no engine) --------------------------------------------------------------
