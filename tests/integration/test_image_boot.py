@@ -412,3 +412,66 @@ class TestWorkspaceSetup:
         )
         assert code == 0
         assert WORKSPACE_MOUNT in out.split()
+
+
+class TestInitSafety:
+    """containai-init treats the data volume as untrusted input (the agent user owns it)."""
+
+    async def test_dotenv_is_parsed_as_data_never_run(self, boot: Boot) -> None:
+        dotenv = "\n".join(
+            [
+                "# a comment",
+                'export A_ONE="double $HOME"',
+                "B_TWO='single `id`'",
+                "C_THREE=plain value # trailing comment",
+                "D_FOUR=$(touch /tmp/cai-pwned)",
+                "PATH=/evil",
+                "bad-name=x",
+                "CAI_TEST_VALUE=from-dotenv",
+                "no equals sign",
+            ]
+        )
+        code, out = await _exec(
+            boot.full.id, "sh", "-c", f"cat >{DATA_MOUNT}/.env <<'EOF'\n{dotenv}\nEOF", user="agent"
+        )
+        assert code == 0, out
+        code, out = await _exec(boot.full.id, "/usr/local/lib/containai/init.sh")
+        assert code == 0, out
+        assert "refusing name 'PATH'" in out
+        assert "refusing name 'bad-name'" in out
+        script = 'printf "%s|" "$A_ONE" "$B_TWO" "$C_THREE" "$D_FOUR" "$CAI_TEST_VALUE" "$PATH"'
+        code, out = await _exec(boot.full.id, "bash", "-lc", script, user="agent")
+        assert code == 0, out
+        values = out.split("|")
+        assert values[:5] == [
+            "double $HOME",
+            "single `id`",
+            "plain value",
+            "$(touch /tmp/cai-pwned)",
+            "it's $HOME; `x`",  # the container's CAI_ENV_ value wins over .env
+        ]
+        assert "/evil" not in values[5]
+        code, _ = await _exec(boot.full.id, "test", "-e", "/tmp/cai-pwned")
+        assert code == 1
+
+    async def test_symlinks_in_the_volume_are_not_followed(self, boot: Boot) -> None:
+        setup = (
+            f"rm -rf {DATA_MOUNT}/codex && ln -s /etc {DATA_MOUNT}/codex && "
+            f"rm -f {DATA_MOUNT}/.env && ln -s /etc/shadow {DATA_MOUNT}/.env"
+        )
+        code, out = await _exec(boot.bare.id, "sh", "-c", setup, user="agent")
+        assert code == 0, out
+        code, out = await _exec(boot.bare.id, "/usr/local/lib/containai/init.sh")
+        assert code == 0, out
+        assert f"{DATA_MOUNT}/codex is a symlink" in out
+        assert f"{DATA_MOUNT}/.env is a symlink" in out
+        code, out = await _exec(boot.bare.id, "stat", "-c", "%U", "/etc", "/etc/shadow")
+        assert out.split() == ["root", "root"]
+        code, out = await _exec(boot.bare.id, "cat", "/run/containai/env.sh")
+        assert code == 0
+        assert "root:" not in out
+        # Put the layout back for any test that runs after this one.
+        restore = f"rm -f {DATA_MOUNT}/codex {DATA_MOUNT}/.env"
+        await _exec(boot.bare.id, "sh", "-c", restore, user="agent")
+        code, out = await _exec(boot.bare.id, "/usr/local/lib/containai/init.sh")
+        assert code == 0, out
