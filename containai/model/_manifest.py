@@ -364,8 +364,11 @@ class _Collector:
         return rel, additional_target(rel), ""
 
     def _file(self, entry: Entry, real: Path, rel: str, target: str) -> None:
-        st = real.stat()
-        data = real.read_bytes()
+        try:
+            st, data = real.stat(), real.read_bytes()
+        except OSError as exc:
+            self.skip(entry, rel, target, f"cannot read: {exc.strerror}")
+            return
         if entry.git_filter:
             data = filter_gitconfig(data.decode("utf-8", "replace")).encode()
         self.add(self._item(entry, target, "file", st, data=data, source=rel))
@@ -399,7 +402,12 @@ class _Collector:
 
     def _tree(self, entry: Entry, real: Path, rel: str, target: str) -> None:
         self.add(self._item(entry, target, "dir", real.stat(), source=rel))
-        for dirpath, dirnames, filenames in os.walk(real):
+
+        def unreadable(exc: OSError) -> None:
+            sub = Path(exc.filename or real).relative_to(real).as_posix()
+            self.skip(entry, f"{rel}/{sub}", f"{target}/{sub}", f"cannot read: {exc.strerror}")
+
+        for dirpath, dirnames, filenames in os.walk(real, onerror=unreadable):
             here = Path(dirpath)
             for name in sorted([*dirnames, *filenames]):
                 path = here / name
@@ -424,7 +432,11 @@ class _Collector:
                 elif stat.S_ISDIR(st.st_mode):
                     self.add(self._item(entry, vpath, "dir", st, source=spath))
                 elif stat.S_ISREG(st.st_mode):
-                    data = path.read_bytes()
+                    try:
+                        data = path.read_bytes()
+                    except OSError as exc:
+                        self.skip(entry, spath, vpath, f"cannot read: {exc.strerror}")
+                        continue
                     if entry.rehome and name in REHOMED_FILES:
                         data = self._rehome(data)
                     self.add(self._item(entry, vpath, "file", st, data=data, source=spath))

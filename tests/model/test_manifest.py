@@ -285,3 +285,24 @@ def test_claude_plugin_registry_paths_are_rehomed(home: Path) -> None:
     rehomed = items["claude/plugins/installed_plugins.json"].data.decode()
     assert rehomed == '{"p": {"installPath": "/home/agent/.claude/plugins/cache/p"}}'
     assert items["claude/plugins/other.json"].data.decode() == registry
+
+
+def test_unreadable_files_are_skipped_not_fatal(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(home, ".claude/skills/s/ok.md")
+    write(home, ".claude/skills/s/locked.md")
+    write(home, ".tmux.conf")
+    read = Path.read_bytes
+
+    def guarded(self: Path) -> bytes:
+        if self.name in {"locked.md", ".tmux.conf"}:
+            raise PermissionError(13, "Permission denied", str(self))
+        return read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", guarded)
+    found = collect(home, manifest())
+    assert "claude/skills/s/ok.md" in found.items
+    reasons = {s.target: s.reason for s in found.skipped}
+    assert reasons["claude/skills/s/locked.md"] == "cannot read: Permission denied"
+    assert reasons["config/tmux/tmux.conf"] == "cannot read: Permission denied"
