@@ -306,3 +306,8 @@ def test_unreadable_files_are_skipped_not_fatal(
     reasons = {s.target: s.reason for s in found.skipped}
     assert reasons["claude/skills/s/locked.md"] == "cannot read: Permission denied"
     assert reasons["config/tmux/tmux.conf"] == "cannot read: Permission denied"
+
+
+def test_gitconfig_user_section_with_only_a_signing_key_goes() -> None:
+    out = filter_gitconfig("[user]\n\tsigningkey = K\n[core]\n\teditor = vim\n")
+    assert out == "[core]\n\teditor = vim\n[safe]\n\tdirectory = /home/agent/workspace\n"
