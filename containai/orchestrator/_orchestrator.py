@@ -189,7 +189,7 @@ class Orchestrator:
             if self._jitter:
                 await anyio.sleep(random.uniform(0, self._jitter))
             sup = await self._ensure(spec, fresh=fresh, image=image)
-            await sup.wait_for(State.SSHD_READY)
+            await self._own(sup)
         return self.status(sup.name)
 
     async def wait(self, workspace: str, state: str | State = State.SSHD_READY) -> WorkspaceStatus:
@@ -316,7 +316,7 @@ class Orchestrator:
     async def session(self, workspace: str) -> AsyncIterator[SSHTarget]:
         """Hold an orchestrator-owned SSH session: the workspace is ``attached`` meanwhile."""
         sup = self._find(workspace)
-        await sup.wait_for(State.SSHD_READY)
+        await self._own(sup)
         session_id = f"{os.getpid()}-{random.getrandbits(32):08x}"
         sup.feed(SessionOpened(session_id=session_id))
         try:
@@ -410,6 +410,7 @@ class Orchestrator:
                 self._now(), workspace=spec.path, container=name, timeouts=self._timeouts
             )
             sup = self._spawn(name, spec.path, fsm, effects)
+            sup.owned = True
             sup.image = image or image_ref("base")
             return sup
 
@@ -494,7 +495,14 @@ class Orchestrator:
         if probe == "liveness":
             if view.status != "running":
                 raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
-            await self.ssh.probe(self.target(sup.name))
+            sup.ssh_port = view.ssh_port
+            if sup.verified:
+                await self.ssh.probe(self.target(sup.name))
+            else:
+                await self.ssh.banner(self.target(sup.name))
+            return
+        if not sup.owned:
+            await self._banner_probe(sup, view, nudge)
             return
         if self._public_key is None:
             self._public_key = await self._client_key()
@@ -528,6 +536,36 @@ class Orchestrator:
         await anyio.to_thread.run_sync(
             self._write_config, sup.name, view.ssh_port, spec.forward_agent if spec else False
         )
+        sup.verified = True
+
+    async def _banner_probe(self, sup: Supervisor, view: ContainerView, nudge: anyio.Event) -> None:
+        """Observed, not owned: sshd answers on the published port. No key, no files."""
+        backoff = Backoff(initial=0.05, cap=1.0)
+        while True:
+            try:
+                if view.ssh_port is None:
+                    view = await self.docker.inspect(sup.name)
+                    sup.view = view
+                    if view.status != "running":
+                        raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
+                    if view.ssh_port is None:
+                        raise SSHUnavailable("no SSH port published yet")
+                sup.ssh_port = view.ssh_port
+                await self.ssh.banner(self.target(sup.name))
+                return
+            except SSHUnavailable:
+                pass
+            with anyio.move_on_after(backoff.next_delay()):
+                await nudge.wait()
+
+    async def _own(self, sup: Supervisor) -> None:
+        """Take a workspace this process only observed into use: once it is usable, run the
+        full sshd probe (our key authorized, host key pinned, config written, a handshake)."""
+        sup.owned = True
+        await sup.wait_for(State.SSHD_READY)
+        if not sup.verified:
+            with anyio.fail_after(60):
+                await self._probe(sup, "sshd", anyio.Event())
 
     async def _authorize(self, name: str, public_key: str) -> None:
         """Add our key to the agent's authorized_keys through the engine, keeping keys other

@@ -119,8 +119,9 @@ class DockerPort(Protocol):
 
     async def read_file(self, ref: str, path: str) -> bytes: ...
 
-    async def exec(self, ref: str, argv: Sequence[str], *, user: str = "root") -> tuple[int, bytes]:
-        ...
+    async def exec(
+        self, ref: str, argv: Sequence[str], *, user: str = "root"
+    ) -> tuple[int, bytes]: ...
 
 
 # -- SSH --------------------------------------------------------------------------------------
@@ -145,6 +146,15 @@ class SSHPort(Protocol):
         Raises:
             SSHUnavailable: refused, reset, or auth failed.
             HostKeyMismatch: the server's host key is not the pinned one.
+        """
+        ...
+
+    async def banner(self, target: SSHTarget) -> None:
+        """Connect and read the server's SSH identification line, no handshake: the cheap
+        check a process uses for workspaces it only observes.
+
+        Raises:
+            SSHUnavailable: nothing answers, or what answers is not an SSH server.
         """
         ...
 

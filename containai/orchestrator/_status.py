@@ -51,7 +51,7 @@ def docker_time(text: str) -> float:
     if rest:
         digits = "".join(c for c in rest if c.isdigit())
         fraction = "." + digits[:6]
-        tail = rest[len(digits):]
+        tail = rest[len(digits) :]
         zone = "+00:00" if tail in ("", "Z") else tail
     elif head.endswith("Z"):
         head = head[:-1]

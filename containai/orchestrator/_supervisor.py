@@ -104,6 +104,10 @@ class Supervisor:
         self._tg: TaskGroup | None = None
         self.done = anyio.Event()
         self._starting = False
+        # owned: this process brings the workspace up or uses it (full sshd probe: our key,
+        # pinned host key, a real handshake); otherwise it only observes it (banner probe).
+        self.owned = False
+        self.verified = False  # a full probe succeeded in this process for the current boot
         # What the orchestrator last learned about the container (for status and probes).
         self.view: ContainerView | None = None
         self.ssh_port: int | None = None
@@ -238,6 +242,11 @@ class Supervisor:
                     self._tg.start_soon(self._stop, timeout)
 
     def _on_transition(self, transition: Transition) -> None:
+        if transition.to_state != State.ATTACHED.value and transition.from_state not in (
+            State.SSHD_READY.value,
+            State.ATTACHED.value,
+        ):
+            self.verified = False
         if transition.to_state == State.BOOTING.value:
             self._follow_console()
         if transition.to_state in (State.STOPPED.value, State.FAILED.value, State.REMOVED.value):

@@ -212,6 +212,19 @@ class AsyncSSHPort:
         with anyio.CancelScope(shield=True), anyio.move_on_after(1):
             await conn.wait_closed()
 
+    async def banner(self, target: SSHTarget) -> None:
+        """Read the SSH identification line only (no key exchange, no authentication)."""
+        where = _describe(target)
+        try:
+            with anyio.fail_after(self.connect_timeout):
+                stream = await anyio.connect_tcp(target.host, target.port)
+                async with stream:
+                    line = await stream.receive(256)
+        except (OSError, TimeoutError, anyio.EndOfStream, anyio.BrokenResourceError) as exc:
+            raise SSHUnavailable(f"no SSH server answers at {where}: {exc!r}") from exc
+        if not line.startswith(b"SSH-"):
+            raise SSHUnavailable(f"{where} answered but is not an SSH server")
+
     async def run(
         self,
         target: SSHTarget,

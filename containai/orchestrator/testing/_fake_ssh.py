@@ -37,6 +37,7 @@ class FakeSSH:
         self.refuse: set[int] = set()  # ports whose "sshd" refuses connections
         self.wrong_host_key: set[int] = set()
         self.probes = 0
+        self.banners = 0
         self.runs = 0
 
     def _check(self, target: SSHTarget) -> FakeContainer:
@@ -54,6 +55,11 @@ class FakeSSH:
     async def probe(self, target: SSHTarget) -> None:
         await anyio.lowlevel.checkpoint()
         self.probes += 1
+        self._check(target)
+
+    async def banner(self, target: SSHTarget) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.banners += 1
         self._check(target)
 
     async def run(
