@@ -51,6 +51,8 @@ def register(app: typer.Typer) -> None:
         from containai.cli._session import split_workspace
 
         words = list(args or [])
+        path: Path | None
+        extra: list[str]
         if len(words) == 1 and Path(words[0]).is_dir():
             path, extra = Path(words[0]).resolve(), []
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,8 @@ from containai.cli import _options
 from containai.cli._app import run_async
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from containai.orchestrator import Orchestrator
 
 
@@ -86,8 +89,8 @@ async def _up(
             tg.cancel_scope.cancel()
     if not json_:
         _summary(rows)
-    for path, message in errors.items():
-        print(f"{path}: {message}", file=__import__("sys").stderr)
+    for failed, message in errors.items():
+        print(f"{failed}: {message}", file=sys.stderr)
     return 1 if errors else 0
 
 
@@ -132,7 +135,7 @@ async def _display(orch: Orchestrator, rows: dict[str, _Row], json_: bool) -> No
             live.stop()
 
 
-def _table(rows: dict[str, _Row]) -> object:
+def _table(rows: dict[str, _Row]) -> Table:
     from rich.table import Table
 
     from containai.cli._render import duration

@@ -164,9 +164,15 @@ async def run_batch(
                         await anyio.open_file(out_log, "wb") as out,
                         await anyio.open_file(err_log, "wb") as err,
                     ):
+                        async def to_out(data: bytes) -> None:
+                            await out.write(data)
+
+                        async def to_err(data: bytes) -> None:
+                            await err.write(data)
+
                         async with orch.session(name) as target:
                             exit_code = await orch.ssh.run(
-                                target, remote_command(command), stdout=out.write, stderr=err.write
+                                target, remote_command(command), stdout=to_out, stderr=to_err
                             )
                     state = orch.status(name).state
                     result = BatchResult(
