@@ -41,6 +41,7 @@ install_packages() {
 make_venv() {
     if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
         log "apt-get install python3-venv"
+        apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
     fi
     if [ ! -x .venv/bin/python ]; then
