@@ -40,7 +40,8 @@ async def _setup(dry_run: bool, within: float) -> int:
                 within=within,
                 on_step=lambda s: print(f"  - {s.describe()}", flush=True),
             )
-            print(f"done: {len(plan.steps)} change(s); logs: {layout.log}")
+            logs = "journalctl -u containai-docker" if plan.mode == "systemd" else layout.log
+            print(f"done: {len(plan.steps)} change(s); engine log: {logs}")
     if plan.runtime != SYSBOX:
         print(REDUCED_ISOLATION_SENTENCE)
     return 0
