@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -47,17 +47,24 @@ def register(app: typer.Typer) -> None:
         data_volume: str = typer.Option(None, "--data-volume", help="Data volume name."),
         config: Path = _options.CONFIG,
         image: str = typer.Option(None, "--image", help="Image to create new containers from."),
+        template: str = typer.Option(
+            None, "--template", help="Build from ~/.config/containai/templates/NAME/Dockerfile."
+        ),
+        reset: bool = typer.Option(
+            False, "--reset", help="Recreate on a new, empty data volume (the old one is kept)."
+        ),
     ) -> int:
         """Bring workspaces up to sshd-ready, many at once; reuse what is already up."""
         targets = [p.resolve() for p in (paths or [Path.cwd()])]
         overrides = _options.overrides(
             memory=memory, cpus=cpus, data_volume=data_volume, config=config
         )
-        return run_async(_up, targets, parallel, json_, fresh, overrides, image)
+        options = {"fresh": fresh, "reset": reset, "image": image, "template": template}
+        return run_async(_up, targets, parallel, json_, overrides, options)
 
 
 async def _up(
-    paths: list[Path], parallel: int, json_: bool, fresh: bool, overrides: object, image: str | None
+    paths: list[Path], parallel: int, json_: bool, overrides: object, options: dict[str, Any]
 ) -> int:
     import anyio
 
@@ -75,8 +82,10 @@ async def _up(
                 row = rows[str(path)]
                 row.state = "starting"
                 try:
-                    status = await orch.up(path, overrides=overrides, fresh=fresh, image=image)  # type: ignore[arg-type]
+                    status = await orch.up(path, overrides=overrides, **options)  # type: ignore[arg-type]
                     row.name, row.state = status.name, status.state
+                    for warning in status.warnings:
+                        print(f"warning: {warning}", file=sys.stderr)
                 except CaiError as exc:
                     row.state, row.detail = "failed", str(exc)
                     errors[str(path)] = f"{type(exc).__name__}: {exc}"

@@ -26,6 +26,7 @@ from containai._defaults import (
     DATA_MOUNT,
     ENGINE_HOST,
     LABEL_DATA_VOLUME,
+    LABEL_TEMPLATE_HASH,
     LABEL_WORKSPACE,
     SSH_HOST_PREFIX,
     WORKSPACE_MOUNT,
@@ -64,6 +65,7 @@ from containai.orchestrator._ports import CreateSpec, SSHTarget
 from containai.orchestrator._runtime import host_config
 from containai.orchestrator._status import Statistics, WorkspaceStatus, docker_time
 from containai.orchestrator._supervisor import Hooks, Supervisor
+from containai.orchestrator._templates import Template, ensure_template_image, load_template
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -73,6 +75,7 @@ if TYPE_CHECKING:
 
     from containai.fsm import AnyEffect
     from containai.model import Overrides, WorkspaceSpec
+    from containai.orchestrator._images import ImagePort
     from containai.orchestrator._ports import ContainerView, DockerEvent, DockerPort, SSHPort
 
 HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
@@ -140,6 +143,7 @@ class Orchestrator:
         journal: Journal | None,
         engine: str,
         timeouts: Mapping[State, float] | None = None,
+        images: ImagePort | None = None,
     ) -> None:
         self._tg = tg
         self.docker = docker
@@ -166,6 +170,7 @@ class Orchestrator:
         }
         self._runtime: tuple[str, int] | None = None
         self._timeouts = dict(timeouts) if timeouts else None
+        self._images = images
 
     # -- public API ---------------------------------------------------------------------------
     async def up(
@@ -174,23 +179,50 @@ class Orchestrator:
         *,
         overrides: Overrides | None = None,
         fresh: bool = False,
+        reset: bool = False,
         image: str | None = None,
+        template: str | None = None,
     ) -> WorkspaceStatus:
         """Bring the workspace at ``path`` up to ``sshd-ready`` (reusing its container).
 
+        Args:
+            fresh: remove and recreate the container; the data volume is kept.
+            reset: like ``fresh``, on a new, empty data volume (the old one is kept).
+            image: the image for a new container (default: the cai base image).
+            template: build new containers from ``~/.config/containai/templates/NAME``.
+
         Raises:
             WorkspaceFailed: the workspace ended ``failed``; the message holds the reason.
-            ConfigError: the workspace or its configuration is invalid.
+            ConfigError: the workspace, its configuration or its template is invalid.
         """
         from containai.model import resolve_workspace
 
         spec = await anyio.to_thread.run_sync(resolve_workspace, path, overrides)
+        if reset:
+            from containai.model import git_branch, reset_volume_name
+
+            branch = await anyio.to_thread.run_sync(git_branch, Path(spec.path))
+            volume = reset_volume_name(Path(spec.path).name, branch, time.time_ns())
+            spec = msgspec.structs.replace(spec, data_volume=volume)
+            fresh = True
+        chosen: Template | None = None
+        if template and template != "default":
+            chosen = await anyio.to_thread.run_sync(load_template, template)
+            image = await self._template_image(chosen)
         async with self.limiter:
             if self._jitter:
                 await anyio.sleep(random.uniform(0, self._jitter))
-            sup = await self._ensure(spec, fresh=fresh, image=image)
+            sup = await self._ensure(spec, fresh=fresh, image=image, template=chosen)
             await self._own(sup)
         return self.status(sup.name)
+
+    async def _template_image(self, template: Template) -> str:
+        if self._images is not None:
+            return await ensure_template_image(self._images, template)
+        from containai.orchestrator.adapters._docker_build import open_image_port
+
+        async with open_image_port(self.engine) as images:
+            return await ensure_template_image(images, template)
 
     async def wait(self, workspace: str, state: str | State = State.SSHD_READY) -> WorkspaceStatus:
         """Wait until ``workspace`` (a path or container name) reaches ``state``."""
@@ -271,6 +303,7 @@ class Orchestrator:
             data_volume=(view.labels.get(LABEL_DATA_VOLUME, "") if view else "")
             or (spec.data_volume if spec else ""),
             agent=spec.agent if spec else "",
+            warnings=tuple(sup.warnings),
         )
 
     def workspaces(self) -> list[WorkspaceStatus]:
@@ -373,7 +406,14 @@ class Orchestrator:
         return found[0]
 
     # -- bring-up -----------------------------------------------------------------------------
-    async def _ensure(self, spec: WorkspaceSpec, *, fresh: bool, image: str | None) -> Supervisor:
+    async def _ensure(
+        self,
+        spec: WorkspaceSpec,
+        *,
+        fresh: bool,
+        image: str | None,
+        template: Template | None = None,
+    ) -> Supervisor:
         async with self._claim:
             mine = [
                 s
@@ -391,6 +431,7 @@ class Orchestrator:
             if mine:
                 sup = mine[0]
                 self._specs.setdefault(sup.name, spec)
+                self._check_template(sup, template)
                 if sup.state in (State.STOPPED, State.FAILED):
                     view = await self.docker.inspect(sup.name)
                     # Still running after a failed probe: recover in place (probe again)
@@ -403,6 +444,7 @@ class Orchestrator:
             if adopted is None and found is not None:
                 adopted = self._adopt(found, quiet=False)
             if adopted is not None:
+                self._check_template(adopted, template)
                 if adopted.state in (State.STOPPED, State.FAILED):
                     adopted.request_start(running=found is not None and found.status == "running")
                 return adopted
@@ -412,7 +454,18 @@ class Orchestrator:
             sup = self._spawn(name, spec.path, fsm, effects)
             sup.owned = True
             sup.image = image or image_ref("base")
+            sup.labels = template.labels if template else {}
             return sup
+
+    def _check_template(self, sup: Supervisor, template: Template | None) -> None:
+        if template is None or sup.view is None:
+            return
+        if sup.view.labels.get(LABEL_TEMPLATE_HASH) != template.digest:
+            sup.warnings.append(
+                f"{sup.name} was not created from the current build of template "
+                f"{template.name!r}; `cai up --fresh --template {template.name}` recreates it "
+                "(the data volume is kept)"
+            )
 
     async def _free_name(self, spec: WorkspaceSpec) -> tuple[str, ContainerView | None]:
         """The workspace's container name: the first of ``name``, ``name-2`` … that is free
@@ -451,7 +504,7 @@ class Orchestrator:
             name=sup.name,
             image=sup.image,
             hostname=spec.hostname,
-            labels=workspace_labels(spec, sup.name),
+            labels={**workspace_labels(spec, sup.name), **sup.labels},
             env=env,
             binds=(f"{spec.path}:{WORKSPACE_MOUNT}", f"{spec.data_volume}:{DATA_MOUNT}"),
             ssh_port_range=spec.port_range,
@@ -762,6 +815,7 @@ async def open_orchestrator(
     journal: Journal | bool | None = True,
     key_path: Path | None = None,
     timeouts: Mapping[State, float] | None = None,
+    images: ImagePort | None = None,
 ) -> AsyncIterator[Orchestrator]:
     """Open an orchestrator on the dedicated engine (or the given ports).
 
@@ -793,6 +847,7 @@ async def open_orchestrator(
                 journal=Journal() if journal is True else (journal or None),
                 engine=engine,
                 timeouts=timeouts,
+                images=images,
             )
             await tg.start(orch.watch)
             try:

@@ -23,6 +23,7 @@ class WorkspaceStatus(msgspec.Struct, frozen=True, kw_only=True):
     nano_cpus: int = 0
     data_volume: str = ""
     agent: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 class Statistics(msgspec.Struct, frozen=True, kw_only=True):

@@ -113,6 +113,8 @@ class Supervisor:
         self.ssh_port: int | None = None
         self.since = time.time()
         self.image = ""
+        self.labels: dict[str, str] = {}  # extra labels for the container to create
+        self.warnings: list[str] = []
 
     # -- inputs -------------------------------------------------------------------------------
     def feed(self, event: Event) -> bool:
