@@ -5,11 +5,19 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from containai.cli import _options
 from containai.cli._app import run_async
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.table import Table
+
+    from containai.orchestrator import Orchestrator
+    from containai.orchestrator._batch import BatchItem, BatchResult
 
 
 def register(app: typer.Typer) -> None:
@@ -100,6 +108,7 @@ async def _batch(
     collected: list[BatchResult] = []
     interrupted = False
     encoder = msgspec.json.Encoder()
+    board = _Board([item.key for item in todo], live=not json_)
     async with open_orchestrator(parallel=max(parallel, 1)) as orch:
         async with anyio.create_task_group() as tg:
 
@@ -113,22 +122,23 @@ async def _batch(
                         return
 
             tg.start_soon(watch_signals)
-            with results_path.open("ab") as sink:
+            tg.start_soon(board.follow, orch)
+            with board, results_path.open("ab") as sink:
                 async for result in run_batch(
-                    orch, todo, argv, parallel=parallel, run_dir=run_dir, keep=keep
+                    orch,
+                    todo,
+                    argv,
+                    parallel=parallel,
+                    run_dir=run_dir,
+                    keep=keep,
+                    progress=board.progress,
                 ):
                     sink.write(encoder.encode(result) + b"\n")
                     sink.flush()
                     collected.append(result)
+                    board.finish(result)
                     if json_:
                         ndjson(result)
-                    else:
-                        code = "-" if result.exit_code is None else str(result.exit_code)
-                        print(
-                            f"{result.status:<6} exit={code:<4} {duration(result.duration):>7}  "
-                            f"{result.key}" + (f"  {result.error}" if result.error else ""),
-                            flush=True,
-                        )
             tg.cancel_scope.cancel()
     counts = {s: sum(1 for r in collected if r.status == s) for s in ("ok", "failed", "error")}
     slowest = max(collected, key=lambda r: r.duration, default=None)
@@ -139,3 +149,101 @@ async def _batch(
     if interrupted:
         return 130
     return 1 if counts["failed"] or counts["error"] or bad else 0
+
+
+class _Board:
+    """The live table of a batch run (repo, state, elapsed, exit); plain lines when piped."""
+
+    def __init__(self, keys: list[str], *, live: bool) -> None:
+        from rich.console import Console
+
+        self.console = Console()
+        self.rows = {key: _Row() for key in keys}
+        self.workspaces: dict[str, str] = {}
+        self.live: Live | None = None
+        if live and self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=self.console, auto_refresh=False)
+        self.plain = live and self.live is None
+
+    def __enter__(self) -> _Board:
+        if self.live is not None:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._table(), refresh=True)
+            self.live.stop()
+
+    def progress(self, item: BatchItem, phase: str, workspace: str) -> None:
+        row = self.rows[item.key]
+        row.state = phase
+        row.start = row.start or time.monotonic()
+        if workspace:
+            self.workspaces[workspace] = item.key
+        self._draw()
+
+    def finish(self, result: BatchResult) -> None:
+        from containai.cli._render import duration
+
+        row = self.rows[result.key]
+        row.state = result.status
+        row.end = time.monotonic()
+        row.exit = "-" if result.exit_code is None else str(result.exit_code)
+        if self.plain:
+            print(
+                f"{result.status:<6} exit={row.exit:<4} {duration(result.duration):>7}  "
+                f"{result.key}" + (f"  {result.error}" if result.error else ""),
+                flush=True,
+            )
+        self._draw()
+
+    async def follow(self, orch: Orchestrator) -> None:
+        """Machine states of the workspaces, and a once-a-second redraw for elapsed times."""
+        import anyio
+
+        async def tick() -> None:
+            while True:
+                await anyio.sleep(1)
+                self._draw()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(tick)
+            async with orch.subscribe() as records:
+                async for record in records:
+                    key = self.workspaces.get(record.workspace)
+                    if key and self.rows[key].state in ("starting", *_STATES):
+                        self.rows[key].state = record.to_state
+                        self._draw()
+
+    def _draw(self) -> None:
+        if self.live is not None:
+            self.live.update(self._table(), refresh=True)
+
+    def _table(self) -> Table:
+        from rich.table import Table
+
+        from containai.cli._render import duration
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("REPO", "STATE", "ELAPSED", "EXIT"):
+            table.add_column(column)
+        now = time.monotonic()
+        for key, row in self.rows.items():
+            elapsed = duration((row.end or now) - row.start) if row.start else "-"
+            style = {"ok": "green", "failed": "red", "error": "red"}.get(row.state, "yellow")
+            table.add_row(key, f"[{style}]{row.state}[/]", elapsed, row.exit)
+        return table
+
+
+class _Row:
+    def __init__(self) -> None:
+        self.state = "queued"
+        self.start = 0.0
+        self.end = 0.0
+        self.exit = "-"
+
+
+_STATES = ("creating", "booting", "init-done", "sshd-ready", "attached")

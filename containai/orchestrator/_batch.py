@@ -22,7 +22,7 @@ import msgspec
 from containai.fsm._errors import CaiError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Callable, Iterable
 
     from containai.orchestrator._orchestrator import Orchestrator
 
@@ -138,8 +138,13 @@ async def run_batch(
     parallel: int,
     run_dir: Path,
     keep: bool = False,
+    progress: Callable[[BatchItem, str, str], object] = lambda item, phase, workspace: None,
 ) -> AsyncIterator[BatchResult]:
-    """Run ``command`` in a fresh workspace per item; yield results as they finish."""
+    """Run ``command`` in a fresh workspace per item; yield results as they finish.
+
+    ``progress(item, phase, workspace)`` is called as an item moves through its phases
+    (``cloning``, ``starting``, ``running``); the workspace path is known from ``starting`` on.
+    """
     from containai.orchestrator._ssh_command import remote_command
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -157,13 +162,18 @@ async def run_batch(
         try:
             async with limiter:
                 try:
+                    if item.is_url or item.branch:
+                        progress(item, "cloning", "")
                     workspace = await _prepare(item, index, run_dir)
+                    progress(item, "starting", str(workspace))
                     status = await orch.up(workspace)
+                    progress(item, "running", str(workspace))
                     name, state = status.name, status.state
                     async with (
                         await anyio.open_file(out_log, "wb") as out,
                         await anyio.open_file(err_log, "wb") as err,
                     ):
+
                         async def to_out(data: bytes) -> None:
                             await out.write(data)
 
