@@ -22,7 +22,6 @@ import anyio
 import msgspec
 
 from containai._defaults import (
-    AGENT_UID,
     DATA_MOUNT,
     ENGINE_HOST,
     LABEL_DATA_VOLUME,
@@ -37,31 +36,26 @@ from containai.fsm import ContainerFSM, State
 from containai.fsm._errors import (
     AmbiguousWorkspace,
     CaiError,
-    ConfigError,
     ContainerGone,
     DockerError,
     DockerUnavailable,
-    HostKeyMismatch,
     NameCollision,
-    SSHUnavailable,
     UsageError,
 )
 from containai.fsm._events import (
     ContainerCreated,
     ContainerDestroyed,
-    ContainerDied,
-    ContainerOOMKilled,
     ContainerStarted,
-    Event,
     SessionClosed,
     SessionOpened,
     StopRequested,
 )
 from containai.fsm._lifecycle import Transition
-from containai.orchestrator import _sshfiles
 from containai.orchestrator._backoff import Backoff
 from containai.orchestrator._journal import Journal
 from containai.orchestrator._ports import CreateSpec, SSHTarget
+from containai.orchestrator._readiness import Readiness
+from containai.orchestrator._reconcile import drift, fact_of, restored_state
 from containai.orchestrator._runtime import host_config
 from containai.orchestrator._status import Statistics, WorkspaceStatus, docker_time
 from containai.orchestrator._supervisor import Hooks, Supervisor
@@ -78,50 +72,10 @@ if TYPE_CHECKING:
     from containai.orchestrator._images import ImagePort
     from containai.orchestrator._ports import ContainerView, DockerEvent, DockerPort, SSHPort
 
-HOST_KEY_PATH = "/etc/ssh/ssh_host_ed25519_key.pub"
-AUTHORIZED_KEYS = "/home/agent/.ssh/authorized_keys"
-# Idempotent, append-only (O_APPEND writes of one short line do not interleave).
-_AUTHORIZE = f"""set -e
-umask 077
-mkdir -p /home/agent/.ssh
-touch {AUTHORIZED_KEYS}
-grep -qxF "$1" {AUTHORIZED_KEYS} || printf '%s\\n' "$1" >> {AUTHORIZED_KEYS}
-chown -R {AGENT_UID}:{AGENT_UID} /home/agent/.ssh
-chmod 700 /home/agent/.ssh
-chmod 600 {AUTHORIZED_KEYS}
-"""
-
 
 def default_parallel() -> int:
     """Bring-up concurrency for this host: two per core, at least 4 (boots mostly wait)."""
     return max(4, 2 * (os.cpu_count() or 2))
-
-
-def _fact(event: DockerEvent) -> Event | None:
-    match event.action:
-        case "create":
-            return ContainerCreated(container_id=event.container_id)
-        case "start":
-            return ContainerStarted()
-        case "die":
-            return ContainerDied(exit_code=event.exit_code or 0)
-        case "oom":
-            return ContainerOOMKilled()
-        case "destroy":
-            return ContainerDestroyed()
-    return None
-
-
-def _restored_state(view: ContainerView) -> tuple[State, str]:
-    if view.status in ("running", "restarting", "paused"):
-        return State.BOOTING, ""
-    if view.oom_killed:
-        return State.FAILED, "out of memory (OOM killed)"
-    if view.status == "created":
-        return State.STOPPED, ""
-    if view.exit_code not in (0, 130, 143):  # 130/143: systemd's own exits on SIGINT/SIGTERM
-        return State.FAILED, f"container exited with code {view.exit_code}"
-    return State.STOPPED, ""
 
 
 class Orchestrator:
@@ -148,8 +102,7 @@ class Orchestrator:
         self._tg = tg
         self.docker = docker
         self.ssh = ssh
-        self._client_key = client_key
-        self._public_key: str | None = None
+        self.readiness = Readiness(docker, ssh, client_key=client_key, key_path=key_path)
         self.key_path = key_path
         self.limiter = anyio.CapacityLimiter(parallel)
         self._jitter = jitter
@@ -263,7 +216,9 @@ class Orchestrator:
             pass
         with anyio.move_on_after(10):
             await sup.wait_for(State.REMOVED)
-        await anyio.to_thread.run_sync(self._forget_ssh, sup.name, view.ssh_port if view else None)
+        await anyio.to_thread.run_sync(
+            self.readiness.forget, sup.name, view.ssh_port if view else None
+        )
         if volumes and volume:
             users = [
                 v.name
@@ -359,15 +314,8 @@ class Orchestrator:
 
     def target(self, workspace: str) -> SSHTarget:
         sup = self._find(workspace)
-        if sup.ssh_port is None:
-            raise SSHUnavailable(f"{sup.name} has no published SSH port", container=sup.name)
         spec = self._specs.get(sup.name)
-        return SSHTarget(
-            port=sup.ssh_port,
-            key_path=str(self.key_path),
-            known_hosts=str(_sshfiles.known_hosts_path()),
-            forward_agent=spec.forward_agent if spec else False,
-        )
+        return self.readiness.target(sup, forward_agent=spec.forward_agent if spec else False)
 
     def statistics(self) -> Statistics:
         by_state: dict[str, int] = {}
@@ -543,73 +491,10 @@ class Orchestrator:
 
     # -- probes -------------------------------------------------------------------------------
     async def _probe(self, sup: Supervisor, probe: str, nudge: anyio.Event) -> None:
-        view = await self.docker.inspect(sup.name)
-        sup.view = view
-        if probe == "liveness":
-            if view.status != "running":
-                raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
-            sup.ssh_port = view.ssh_port
-            if sup.verified:
-                await self.ssh.probe(self.target(sup.name))
-            else:
-                await self.ssh.banner(self.target(sup.name))
-            return
-        if not sup.owned:
-            await self._banner_probe(sup, view, nudge)
-            return
-        if self._public_key is None:
-            self._public_key = await self._client_key()
-        await self._authorize(sup.name, self._public_key)
-        backoff = Backoff(initial=0.05, cap=1.0)
-        pinned: tuple[int, str] | None = None
-        while True:
-            try:
-                if view.ssh_port is None:
-                    view = await self.docker.inspect(sup.name)
-                    sup.view = view
-                    if view.status != "running":
-                        raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
-                    if view.ssh_port is None:
-                        raise SSHUnavailable("no SSH port published yet")
-                sup.ssh_port = view.ssh_port
-                host_key = (await self.docker.read_file(sup.name, HOST_KEY_PATH)).decode().strip()
-                if pinned != (view.ssh_port, host_key):
-                    await anyio.to_thread.run_sync(self._pin, sup.name, view.ssh_port, host_key)
-                    pinned = (view.ssh_port, host_key)
-                await self.ssh.probe(self.target(sup.name))
-                break
-            except HostKeyMismatch:
-                raise
-            except (SSHUnavailable, ContainerGone) as exc:
-                if isinstance(exc, ContainerGone) and "is " in str(exc):
-                    raise
-            with anyio.move_on_after(backoff.next_delay()):
-                await nudge.wait()
         spec = self._specs.get(sup.name)
-        await anyio.to_thread.run_sync(
-            self._write_config, sup.name, view.ssh_port, spec.forward_agent if spec else False
+        await self.readiness.probe(
+            sup, probe, nudge, forward_agent=spec.forward_agent if spec else False
         )
-        sup.verified = True
-
-    async def _banner_probe(self, sup: Supervisor, view: ContainerView, nudge: anyio.Event) -> None:
-        """Observed, not owned: sshd answers on the published port. No key, no files."""
-        backoff = Backoff(initial=0.05, cap=1.0)
-        while True:
-            try:
-                if view.ssh_port is None:
-                    view = await self.docker.inspect(sup.name)
-                    sup.view = view
-                    if view.status != "running":
-                        raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
-                    if view.ssh_port is None:
-                        raise SSHUnavailable("no SSH port published yet")
-                sup.ssh_port = view.ssh_port
-                await self.ssh.banner(self.target(sup.name))
-                return
-            except SSHUnavailable:
-                pass
-            with anyio.move_on_after(backoff.next_delay()):
-                await nudge.wait()
 
     async def _own(self, sup: Supervisor) -> None:
         """Take a workspace this process only observed into use: once it is usable, run the
@@ -619,32 +504,6 @@ class Orchestrator:
         if not sup.verified:
             with anyio.fail_after(60):
                 await self._probe(sup, "sshd", anyio.Event())
-
-    async def _authorize(self, name: str, public_key: str) -> None:
-        """Add our key to the agent's authorized_keys through the engine, keeping keys other
-        cai users (other HOMEs, other processes) added: an append, never a rewrite."""
-        code, output = await self.docker.exec(
-            name, ["sh", "-c", _AUTHORIZE, "authorize", public_key.strip()]
-        )
-        if code != 0:
-            raise SSHUnavailable(
-                f"could not authorize cai's key in {name}: {output.decode(errors='replace')}",
-                container=name,
-            )
-
-    def _pin(self, name: str, port: int, host_key: str) -> None:
-        _sshfiles.pin_host_keys(f"{SSH_HOST_PREFIX}{name}", port, [host_key])
-
-    def _write_config(self, name: str, port: int, forward_agent: bool) -> None:
-        _sshfiles.write_host_config(name, port, key_path=self.key_path, forward_agent=forward_agent)
-        try:
-            _sshfiles.ensure_include()
-        except ConfigError:
-            pass  # an unwritable ~/.ssh/config: cai never needs it; `cai doctor` reports it
-
-    def _forget_ssh(self, name: str, port: int | None) -> None:
-        _sshfiles.remove_host_config(name)
-        _sshfiles.remove_host_keys(f"{SSH_HOST_PREFIX}{name}", port)
 
     # -- supervisors ----------------------------------------------------------------------------
     def _now(self) -> float:
@@ -683,7 +542,7 @@ class Orchestrator:
                 self._specs.pop(sup.name, None)
 
     def _adopt(self, view: ContainerView, *, quiet: bool, state: State | None = None) -> Supervisor:
-        restored, reason = _restored_state(view)
+        restored, reason = restored_state(view)
         state = state or restored
         fsm = ContainerFSM.restore(
             state,
@@ -757,7 +616,7 @@ class Orchestrator:
             if event.action == "create":
                 self._tg.start_soon(self._adopt_by_name, event.name)
             return
-        fact = _fact(event)
+        fact = fact_of(event)
         if fact is not None and not sup.feed(fact):
             self._reconcile_needed.set()  # overflow policy: drop, count, reconcile
 
@@ -785,20 +644,9 @@ class Orchestrator:
                 self._adopt(view, quiet=True)
                 continue
             sup.view = view
-            running = view.status in ("running", "restarting", "paused")
-            if running and sup.state in (State.STOPPED, State.FAILED):
-                sup.feed(ContainerStarted())
-            elif not running and sup.state not in (
-                State.CREATING,
-                State.STOPPED,
-                State.FAILED,
-                State.REMOVED,
-            ):
-                sup.feed(
-                    ContainerOOMKilled()
-                    if view.oom_killed
-                    else ContainerDied(exit_code=view.exit_code)
-                )
+            correction = drift(sup.state, view)
+            if correction is not None:
+                sup.feed(correction)
         for name, sup in list(self._supervisors.items()):
             if name not in seen and sup.state not in (State.CREATING, State.REMOVED):
                 sup.feed(ContainerDestroyed())
