@@ -28,6 +28,7 @@ from containai._defaults import (
     LABEL_TEMPLATE_HASH,
     LABEL_WORKSPACE,
     SSH_HOST_PREFIX,
+    SSH_PORT_RANGE,
     WORKSPACE_MOUNT,
     config_home,
     image_ref,
@@ -40,6 +41,7 @@ from containai.fsm._errors import (
     DockerError,
     DockerUnavailable,
     NameCollision,
+    PortRangeExhausted,
     UsageError,
 )
 from containai.fsm._events import (
@@ -51,6 +53,7 @@ from containai.fsm._events import (
     StopRequested,
 )
 from containai.fsm._lifecycle import Transition
+from containai.orchestrator import _sshfiles
 from containai.orchestrator._backoff import Backoff
 from containai.orchestrator._journal import Journal
 from containai.orchestrator._ports import CreateSpec, SSHTarget
@@ -481,6 +484,23 @@ class Orchestrator:
         sup.container_id = container_id
         sup.feed(ContainerCreated(container_id=container_id))
 
+    async def _start(self, sup: Supervisor) -> None:
+        try:
+            await self.docker.start(sup.name)
+        except PortRangeExhausted:
+            # The engine leaves the container in "created" when no port is free: remove it,
+            # so a full range costs nothing but the error.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                try:
+                    await self.docker.remove(sup.name)
+                except CaiError:
+                    pass
+            spec = self._specs.get(sup.name)
+            port_range = spec.port_range if spec else SSH_PORT_RANGE
+            raise PortRangeExhausted(
+                _sshfiles.describe_exhausted(port_range), container=sup.name
+            ) from None
+
     async def _engine_runtime(self, wanted: str) -> tuple[str, int]:
         if self._runtime is None:
             info = await self.docker.info()
@@ -524,7 +544,11 @@ class Orchestrator:
             fsm=fsm,
             docker=self.docker,
             hooks=Hooks(
-                create=self._create, probe=self._probe, publish=self._publish, clock=self._now
+                create=self._create,
+                start=self._start,
+                probe=self._probe,
+                publish=self._publish,
+                clock=self._now,
             ),
             initial_effects=effects,
             quiet_until_settled=quiet,

@@ -63,6 +63,7 @@ class Hooks(msgspec.Struct, frozen=True, kw_only=True):
     """What a supervisor needs from its orchestrator (kept narrow so tests can drive one alone)."""
 
     create: Callable[[Supervisor], Awaitable[None]]
+    start: Callable[[Supervisor], Awaitable[None]]
     probe: Callable[[Supervisor, str, anyio.Event], Awaitable[None]]
     publish: Callable[[Supervisor, Transition], None]
     clock: Callable[[], float]
@@ -234,7 +235,7 @@ class Supervisor:
                 case CreateContainer():
                     await self._guard(self.hooks.create(self), "create")
                 case StartContainer():
-                    await self._guard(self.docker.start(self.name), "start")
+                    await self._guard(self.hooks.start(self), "start")
                 case RunProbe(probe=probe):
                     self._start_probe(probe)
                 case CancelProbes():

@@ -171,6 +171,16 @@ class TestFailures:
         assert status.state == "sshd-ready"
         assert len(fake.containers) == 1
 
+    async def test_a_full_port_range_fails_clearly_and_leaves_no_container(
+        self, orchestrator, make_workspace
+    ) -> None:
+        docker = FakeDocker(port_range=(2300, 2300))
+        async with orchestrator(docker) as orch:
+            first = await orch.up(make_workspace("one"))
+            with pytest.raises(WorkspaceFailed, match=r"all 201 ports in 2300-2500 are in use; widen \[ssh\].port_range"):
+                await orch.up(make_workspace("two"))
+        assert [c.name for c in docker.containers.values()] == [first.name]
+
 
 class TestStopRemove:
     async def test_stop_then_up_restarts_the_same_container(
