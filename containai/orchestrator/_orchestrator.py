@@ -73,7 +73,13 @@ if TYPE_CHECKING:
     from containai.fsm import AnyEffect
     from containai.model import Overrides, WorkspaceSpec
     from containai.orchestrator._images import ImagePort
-    from containai.orchestrator._ports import ContainerView, DockerEvent, DockerPort, SSHPort
+    from containai.orchestrator._ports import (
+        ContainerView,
+        DockerEvent,
+        DockerPort,
+        EngineInfo,
+        SSHPort,
+    )
 
 
 def default_parallel() -> int:
@@ -124,7 +130,8 @@ class Orchestrator:
             "published": 0,
             "sub_dropped": 0,
         }
-        self._runtime: tuple[str, int] | None = None
+        self._info: EngineInfo | None = None
+        self._info_lock = anyio.Lock()
         self._timeouts = dict(timeouts) if timeouts else None
         self._images = images
 
@@ -153,6 +160,8 @@ class Orchestrator:
         """
         from containai.model import resolve_workspace
 
+        if self._info is None:  # ask the engine while the workspace resolves
+            self._tg.start_soon(self._prefetch_engine_info)
         spec = await anyio.to_thread.run_sync(resolve_workspace, path, overrides)
         if reset:
             from containai.model import git_branch, reset_volume_name
@@ -481,6 +490,8 @@ class Orchestrator:
             if view.status == "running":  # and started too: its start event may be gone
                 sup.feed(ContainerStarted())
             return
+        await self.readiness.preload_key(sup.name)
+        sup.key_injected = True
         sup.container_id = container_id
         sup.feed(ContainerCreated(container_id=container_id))
 
@@ -502,12 +513,20 @@ class Orchestrator:
             ) from None
 
     async def _engine_runtime(self, wanted: str) -> tuple[str, int]:
-        if self._runtime is None:
-            info = await self.docker.info()
-            from containai.orchestrator._runtime import choose_runtime
+        """The runtime for a workspace that wants ``wanted`` (``auto``: Sysbox when present),
+        and the engine's cgroup version; the engine is asked once per orchestrator."""
+        from containai.orchestrator._runtime import choose_runtime
 
-            self._runtime = (choose_runtime(wanted, info.runtimes), info.cgroup_version)
-        return self._runtime
+        async with self._info_lock:
+            if self._info is None:
+                self._info = await self.docker.info()
+        return choose_runtime(wanted, self._info.runtimes), self._info.cgroup_version
+
+    async def _prefetch_engine_info(self) -> None:
+        try:
+            await self._engine_runtime("auto")
+        except CaiError:
+            pass  # create asks again and reports it
 
     # -- probes -------------------------------------------------------------------------------
     async def _probe(self, sup: Supervisor, probe: str, nudge: anyio.Event) -> None:
@@ -641,6 +660,8 @@ class Orchestrator:
                 self._tg.start_soon(self._adopt_by_name, event.name)
             return
         fact = fact_of(event)
+        if event.action == "start":
+            sup.started_at = event.time_nano / 1e9  # the console starts there, no inspect
         if fact is not None and not sup.feed(fact):
             self._reconcile_needed.set()  # overflow policy: drop, count, reconcile
 

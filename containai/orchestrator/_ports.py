@@ -110,9 +110,11 @@ class DockerPort(Protocol):
         after ``__aenter__`` returns is on the stream: subscribe first, then list or act."""
         ...
 
-    def console(self, ref: str) -> AbstractAsyncContextManager[AsyncIterator[str]]:
-        """Lines of the container's console (its TTY log stream), from the start, following
-        until the container stops."""
+    def console(
+        self, ref: str, *, since: float | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[str]]:
+        """Lines of the container's console (its TTY log stream) from ``since`` (unix seconds;
+        default: the start of the current boot), following until the container stops."""
         ...
 
     async def put_file(self, ref: str, path: str, data: bytes, *, mode: int, uid: int) -> None: ...

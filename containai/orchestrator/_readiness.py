@@ -58,6 +58,20 @@ class Readiness:
         self._public_key: str | None = None
         self.key_path = key_path
 
+    async def public_key(self) -> str:
+        """cai's public key line (the key pair is created on first use)."""
+        if self._public_key is None:
+            self._public_key = (await self._client_key()).strip()
+        return self._public_key
+
+    async def preload_key(self, name: str) -> None:
+        """Write our key into a container that was just created and not started yet: one
+        archive upload instead of an exec after boot, off the path to sshd-ready."""
+        key = await self.public_key()
+        await self.docker.put_file(
+            name, AUTHORIZED_KEYS, (key + "\n").encode(), mode=0o600, uid=AGENT_UID
+        )
+
     def target(self, sup: Supervisor, *, forward_agent: bool) -> SSHTarget:
         if sup.ssh_port is None:
             raise SSHUnavailable(f"{sup.name} has no published SSH port", container=sup.name)
@@ -87,9 +101,9 @@ class Readiness:
         if not sup.owned:
             await self._banner_probe(sup, view, nudge, forward_agent=forward_agent)
             return
-        if self._public_key is None:
-            self._public_key = await self._client_key()
-        await self._authorize(sup.name, self._public_key)
+        if not sup.key_injected:
+            await self._authorize(sup.name, await self.public_key())
+            sup.key_injected = True
         backoff = Backoff(initial=0.05, cap=1.0)
         pinned: tuple[int, str] | None = None
         while True:

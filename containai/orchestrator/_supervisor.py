@@ -109,6 +109,8 @@ class Supervisor:
         # pinned host key, a real handshake); otherwise it only observes it (banner probe).
         self.owned = False
         self.verified = False  # a full probe succeeded in this process for the current boot
+        self.key_injected = False  # our key is in the container's authorized_keys
+        self.started_at: float | None = None  # unix time of the start event of this boot
         # What the orchestrator last learned about the container (for status and probes).
         self.view: ContainerView | None = None
         self.ssh_port: int | None = None
@@ -326,7 +328,7 @@ class Supervisor:
     async def _console(self, scope: anyio.CancelScope) -> None:
         with scope:
             try:
-                async with self.docker.console(self.name) as lines:
+                async with self.docker.console(self.name, since=self.started_at) as lines:
                     async for line in lines:
                         if MARKER_INIT_DONE in line:
                             self.feed(InitDoneSeen())

@@ -315,14 +315,19 @@ class AioDockerPort:
                 yield lines()
 
     @asynccontextmanager
-    async def console(self, ref: str) -> AsyncIterator[AsyncIterator[str]]:
+    async def console(
+        self, ref: str, *, since: float | None = None
+    ) -> AsyncIterator[AsyncIterator[str]]:
         # Only this boot's lines: a restarted container's log still holds the markers of its
         # previous boots, which must not be taken for news.
         params = {"stdout": "1", "stderr": "1", "follow": "1"}
-        view = await self.inspect(ref)
-        started = docker_time(view.started_at)
-        if started and view.status == "running":
-            params["since"] = f"{started - 0.001:.6f}"
+        if since is None:
+            view = await self.inspect(ref)
+            started = docker_time(view.started_at)
+            if started and view.status == "running":
+                since = started
+        if since:
+            params["since"] = f"{since - 0.001:.6f}"
         with map_exceptions(self._errors):
             async with self._docker._query(
                 f"containers/{ref}/logs",

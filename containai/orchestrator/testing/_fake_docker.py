@@ -260,7 +260,9 @@ class FakeDocker:
             send.close()
 
     @asynccontextmanager
-    async def console(self, ref: str) -> AsyncIterator[AsyncIterator[str]]:
+    async def console(
+        self, ref: str, *, since: float | None = None
+    ) -> AsyncIterator[AsyncIterator[str]]:
         self._check()
         c = self.find(ref)
         start = c.boot_start
