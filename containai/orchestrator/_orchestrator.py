@@ -455,6 +455,7 @@ class Orchestrator:
         from containai.model import workspace_labels
 
         env = {
+            "CAI_AUTHORIZED_KEY": await self.readiness.public_key(),
             "CAI_HOST_WORKSPACE": spec.path,
             "CAI_INNER_DOCKER": "1" if spec.inner_docker else "0",
             "TZ": os.environ.get("TZ", "UTC"),
@@ -490,8 +491,7 @@ class Orchestrator:
             if view.status == "running":  # and started too: its start event may be gone
                 sup.feed(ContainerStarted())
             return
-        await self.readiness.preload_key(sup.name)
-        sup.key_injected = True
+        sup.key_injected = True  # through CAI_AUTHORIZED_KEY, added by containai-init
         sup.container_id = container_id
         sup.feed(ContainerCreated(container_id=container_id))
 
@@ -499,18 +499,22 @@ class Orchestrator:
         try:
             await self.docker.start(sup.name)
         except PortRangeExhausted:
-            # The engine leaves the container in "created" when no port is free: remove it,
-            # so a full range costs nothing but the error.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                try:
-                    await self.docker.remove(sup.name)
-                except CaiError:
-                    pass
+            # The engine leaves the container "created" when no port is free: remove it, so a
+            # full range costs nothing but the error. Scheduled, so the machine records this
+            # failure (and its reason) before Docker's destroy event reaches it.
+            self._tg.start_soon(self._discard, sup.name)
             spec = self._specs.get(sup.name)
             port_range = spec.port_range if spec else SSH_PORT_RANGE
             raise PortRangeExhausted(
                 _sshfiles.describe_exhausted(port_range), container=sup.name
             ) from None
+
+    async def _discard(self, name: str) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            try:
+                await self.docker.remove(name)
+            except CaiError:
+                pass
 
     async def _engine_runtime(self, wanted: str) -> tuple[str, int]:
         """The runtime for a workspace that wants ``wanted`` (``auto``: Sysbox when present),
@@ -659,6 +663,8 @@ class Orchestrator:
             if event.action == "create":
                 self._tg.start_soon(self._adopt_by_name, event.name)
             return
+        if event.action == "create" and event.container_id == sup.container_id:
+            return  # our own create, already fed from the API's answer
         fact = fact_of(event)
         if event.action == "start":
             sup.started_at = event.time_nano / 1e9  # the console starts there, no inspect

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from containai._defaults import AGENT_UID, SSH_HOST_PREFIX
-from containai.fsm._errors import ConfigError, ContainerGone, HostKeyMismatch, SSHUnavailable
+from containai.fsm._errors import ConfigError, ContainerGone, SSHUnavailable
 from containai.orchestrator import _sshfiles
 from containai.orchestrator._backoff import Backoff
 from containai.orchestrator._ports import SSHTarget
@@ -41,6 +41,14 @@ chmod 600 {AUTHORIZED_KEYS}
 """
 
 
+#: How long the full probe waits for the sshd-ready marker before knocking anyway.
+_MARKER_GRACE = 5.0
+
+
+class _NotYet(Exception):
+    """Not ready yet, try again after the next pause (no port, no host key file yet)."""
+
+
 class Readiness:
     """The sshd and liveness probes of an orchestrator, and the SSH files they keep."""
 
@@ -63,14 +71,6 @@ class Readiness:
         if self._public_key is None:
             self._public_key = (await self._client_key()).strip()
         return self._public_key
-
-    async def preload_key(self, name: str) -> None:
-        """Write our key into a container that was just created and not started yet: one
-        archive upload instead of an exec after boot, off the path to sshd-ready."""
-        key = await self.public_key()
-        await self.docker.put_file(
-            name, AUTHORIZED_KEYS, (key + "\n").encode(), mode=0o600, uid=AGENT_UID
-        )
 
     def target(self, sup: Supervisor, *, forward_agent: bool) -> SSHTarget:
         if sup.ssh_port is None:
@@ -101,36 +101,80 @@ class Readiness:
         if not sup.owned:
             await self._banner_probe(sup, view, nudge, forward_agent=forward_agent)
             return
+        await self._full_probe(sup, view, nudge, forward_agent=forward_agent)
+
+    async def _full_probe(
+        self, sup: Supervisor, view: ContainerView, nudge: anyio.Event, *, forward_agent: bool
+    ) -> None:
+        """Owned: our key authorized, the host key pinned, a real handshake against the pin.
+
+        The sshd-ready console marker carries the host key (``sup.host_key``), so the usual
+        path costs no engine call at all; the key file is read through the engine only when no
+        marker came (an image without it). A handshake refused after sshd is up adds our key
+        through the engine once (an image that does not take ``CAI_AUTHORIZED_KEY``).
+        """
         if not sup.key_injected:
             await self._authorize(sup.name, await self.public_key())
             sup.key_injected = True
         backoff = Backoff(initial=0.05, cap=1.0)
         pinned: tuple[int, str] | None = None
+        authorized_again = False
+        with anyio.move_on_after(_MARKER_GRACE):
+            await nudge.wait()  # sshd is not up before its marker: don't knock before
         while True:
             try:
-                if view.ssh_port is None:
-                    view = await self.docker.inspect(sup.name)
-                    sup.view = view
-                    if view.status != "running":
-                        raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
-                    if view.ssh_port is None:
-                        raise SSHUnavailable("no SSH port published yet")
-                sup.ssh_port = view.ssh_port
-                host_key = (await self.docker.read_file(sup.name, HOST_KEY_PATH)).decode().strip()
+                view = await self._running_view(sup, view)
+                assert view.ssh_port is not None
+                host_key = sup.host_key or await self._read_host_key(sup.name)
                 if pinned != (view.ssh_port, host_key):
                     await anyio.to_thread.run_sync(self._pin, sup.name, view.ssh_port, host_key)
                     pinned = (view.ssh_port, host_key)
                 await self.ssh.probe(self.target(sup, forward_agent=forward_agent))
                 break
-            except HostKeyMismatch:
-                raise
-            except (SSHUnavailable, ContainerGone) as exc:
-                if isinstance(exc, ContainerGone) and "is " in str(exc):
-                    raise
-            with anyio.move_on_after(backoff.next_delay()):
-                await nudge.wait()
+            except _NotYet:
+                pass
+            except SSHUnavailable:
+                if nudge.is_set() and not authorized_again:
+                    await self._authorize(sup.name, await self.public_key())
+                    authorized_again = True
+            await self._pause(backoff, nudge)
         await anyio.to_thread.run_sync(self._write_config, sup.name, view.ssh_port, forward_agent)
         sup.verified = True
+
+    async def _running_view(self, sup: Supervisor, view: ContainerView) -> ContainerView:
+        """``view``, refreshed until the container runs with its SSH port published.
+
+        Raises:
+            ContainerGone: the container is not running.
+            _NotYet: no port published yet.
+        """
+        if view.ssh_port is not None:
+            sup.ssh_port = view.ssh_port
+            return view
+        view = await self.docker.inspect(sup.name)
+        sup.view = view
+        if view.status != "running":
+            raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
+        if view.ssh_port is None:
+            raise _NotYet
+        sup.ssh_port = view.ssh_port
+        return view
+
+    async def _read_host_key(self, name: str) -> str:
+        try:
+            return (await self.docker.read_file(name, HOST_KEY_PATH)).decode().strip()
+        except ContainerGone:
+            raise _NotYet from None  # ssh-keygen.service has not run yet
+
+    @staticmethod
+    async def _pause(backoff: Backoff, nudge: anyio.Event) -> None:
+        """The next backoff delay, cut short by the sshd-ready marker the first time only."""
+        delay = backoff.next_delay()
+        if nudge.is_set():
+            await anyio.sleep(delay)
+        else:
+            with anyio.move_on_after(delay):
+                await nudge.wait()
 
     async def _banner_probe(
         self, sup: Supervisor, view: ContainerView, nudge: anyio.Event, *, forward_agent: bool
@@ -139,20 +183,12 @@ class Readiness:
         backoff = Backoff(initial=0.05, cap=1.0)
         while True:
             try:
-                if view.ssh_port is None:
-                    view = await self.docker.inspect(sup.name)
-                    sup.view = view
-                    if view.status != "running":
-                        raise ContainerGone(f"{sup.name} is {view.status}", container=sup.name)
-                    if view.ssh_port is None:
-                        raise SSHUnavailable("no SSH port published yet")
-                sup.ssh_port = view.ssh_port
+                view = await self._running_view(sup, view)
                 await self.ssh.banner(self.target(sup, forward_agent=forward_agent))
                 return
-            except SSHUnavailable:
+            except (_NotYet, SSHUnavailable):
                 pass
-            with anyio.move_on_after(backoff.next_delay()):
-                await nudge.wait()
+            await self._pause(backoff, nudge)
 
     async def _authorize(self, name: str, public_key: str) -> None:
         """Add our key to the agent's authorized_keys through the engine, keeping keys other

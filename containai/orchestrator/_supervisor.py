@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from containai.orchestrator._ports import ContainerView, DockerPort
 
 INBOX_SIZE = 256
+#: After these, an earlier full probe says nothing about the sshd now running.
+_NEW_BOOT_OR_END = frozenset(
+    {State.BOOTING.value, State.STOPPED.value, State.FAILED.value, State.REMOVED.value}
+)
 
 
 class WorkspaceFailed(CaiError):
@@ -111,6 +115,7 @@ class Supervisor:
         self.verified = False  # a full probe succeeded in this process for the current boot
         self.key_injected = False  # our key is in the container's authorized_keys
         self.started_at: float | None = None  # unix time of the start event of this boot
+        self.host_key = ""  # the host key printed with this boot's sshd-ready marker
         # What the orchestrator last learned about the container (for status and probes).
         self.view: ContainerView | None = None
         self.ssh_port: int | None = None
@@ -247,11 +252,9 @@ class Supervisor:
                     self._tg.start_soon(self._stop, timeout)
 
     def _on_transition(self, transition: Transition) -> None:
-        if transition.to_state != State.ATTACHED.value and transition.from_state not in (
-            State.SSHD_READY.value,
-            State.ATTACHED.value,
-        ):
+        if transition.to_state in _NEW_BOOT_OR_END:
             self.verified = False
+            self.host_key = ""
         if transition.to_state == State.BOOTING.value:
             self._follow_console()
         if transition.to_state in (State.STOPPED.value, State.FAILED.value, State.REMOVED.value):
@@ -333,6 +336,9 @@ class Supervisor:
                         if MARKER_INIT_DONE in line:
                             self.feed(InitDoneSeen())
                         elif MARKER_SSHD_READY in line:
+                            key = line.split(MARKER_SSHD_READY, 1)[1].strip()
+                            if key.startswith(("ssh-", "ecdsa-")):
+                                self.host_key = key
                             self.feed(SshdReadySeen())
             except CaiError:
                 pass  # the container went away; its die/destroy event tells the machine

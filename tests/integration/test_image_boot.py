@@ -275,8 +275,14 @@ class TestBoot:
         for booted in (boot.full, boot.bare):
             lines = [line.strip() for line in booted.log.splitlines()]
             assert MARKER_INIT_DONE in lines, booted.log[-2000:]
-            assert MARKER_SSHD_READY in lines, booted.log[-2000:]
-            assert lines.index(MARKER_INIT_DONE) < lines.index(MARKER_SSHD_READY)
+            sshd = [i for i, line in enumerate(lines) if line.startswith(MARKER_SSHD_READY)]
+            assert sshd, booted.log[-2000:]
+            assert lines.index(MARKER_INIT_DONE) < sshd[0]
+            # the sshd marker carries the host key that sshd presents
+            code, pub = await _exec(booted.id, "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+            assert code == 0
+            announced = lines[sshd[0]][len(MARKER_SSHD_READY) :].strip()
+            assert announced == " ".join(pub.split()[:2])
         print(
             f"create → sshd-ready marker: full {boot.full.seconds_to_sshd_ready:.2f} s, "
             f"bare {boot.bare.seconds_to_sshd_ready:.2f} s (booted in parallel)"

@@ -10,6 +10,8 @@
 #   5. git: safe.directory for the workspace mount (the host's files have the host's owner)
 #   6. the host's workspace path as a symlink to /home/agent/workspace, so absolute paths that
 #      tools print match the host's
+#   7. the public key in CAI_AUTHORIZED_KEY (set by `cai` when it creates the container) added
+#      to the agent's authorized_keys unless already there: no engine call on the way to sshd
 #
 # Environment. A service does not inherit the container's environment, so it is read from
 # /proc/1/environ (PID 1 was started with it). The login environment is, highest first:
@@ -272,6 +274,24 @@ link_workspace() {
         warn "cannot link $path to $WORKSPACE"
 }
 [[ -n $ws ]] && link_workspace "$ws"
+
+# 7. cai's key (a public key: nothing secret travels in the container's environment)
+key=$(cenv CAI_AUTHORIZED_KEY)
+if [[ -n $key ]]; then
+    if [[ $key =~ ^(ssh-ed25519|ecdsa-sha2-nistp[0-9]+|ssh-rsa)\ [A-Za-z0-9+/=]+(\ [^[:cntrl:]]*)?$ ]]; then
+        ssh_dir=$AGENT_HOME/.ssh
+        if [[ -L $ssh_dir || -L $ssh_dir/authorized_keys ]]; then
+            warn "$ssh_dir or its authorized_keys is a symlink; cai's key not added"
+        else
+            # as the agent: root never writes through paths the agent controls
+            runuser -u "$AGENT" -- sh -c 'umask 077; mkdir -p "$1"; f="$1/authorized_keys"
+                touch "$f"; chmod 0600 "$f"; grep -qxF -- "$2" "$f" || printf "%s\n" "$2" >>"$f"' \
+                add-key "$ssh_dir" "$key" || warn "cannot add cai's key to $ssh_dir"
+        fi
+    else
+        warn "CAI_AUTHORIZED_KEY is not an OpenSSH public key line; ignored"
+    fi
+fi
 
 log "done"
 exit 0

@@ -206,7 +206,13 @@ class FakeDocker:
         c.oom_killed = False
         c.boot_start = len(c.console)
         self.emit("start", c)
-        c.console.extend(self.boot)
+        c.console.extend(
+            # like the real unit, the sshd marker carries the host key
+            f"{line} {' '.join(fake_host_key(c.id).decode().split()[:2])}"
+            if line == MARKER_SSHD_READY
+            else line
+            for line in self.boot
+        )
         c.touch()
         if self.on_start is not None:
             self.on_start(c)

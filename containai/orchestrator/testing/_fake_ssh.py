@@ -47,7 +47,7 @@ class FakeSSH:
                     raise HostKeyMismatch(f"host key for [127.0.0.1]:{target.port} changed")
                 if target.port in self.refuse:
                     break
-                if MARKER_SSHD_READY in c.console[c.boot_start :]:
+                if any(MARKER_SSHD_READY in line for line in c.console[c.boot_start :]):
                     return c
                 break
         raise SSHUnavailable(f"connection refused on 127.0.0.1:{target.port}")
