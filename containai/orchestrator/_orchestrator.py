@@ -24,6 +24,7 @@ import msgspec
 from containai._defaults import (
     DATA_MOUNT,
     ENGINE_HOST,
+    IMAGE_LAYERS,
     LABEL_DATA_VOLUME,
     LABEL_TEMPLATE_HASH,
     LABEL_WORKSPACE,
@@ -40,6 +41,7 @@ from containai.fsm._errors import (
     ContainerGone,
     DockerError,
     DockerUnavailable,
+    ImageError,
     NameCollision,
     PortRangeExhausted,
     UsageError,
@@ -134,6 +136,7 @@ class Orchestrator:
         self._info_lock = anyio.Lock()
         self._timeouts = dict(timeouts) if timeouts else None
         self._images = images
+        self._image: str | None = None
 
     # -- public API ---------------------------------------------------------------------------
     async def up(
@@ -413,9 +416,24 @@ class Orchestrator:
             )
             sup = self._spawn(name, spec.path, fsm, effects)
             sup.owned = True
-            sup.image = image or image_ref("base")
+            sup.image = image or await self._default_image()
             sup.labels = template.labels if template else {}
             return sup
+
+    async def _default_image(self) -> str:
+        """The richest cai image the engine has (full, then sdks, then base): agents come
+        with ``cai image build --layer full``, nothing to choose per command."""
+        if self._image is None:
+            for layer in reversed(IMAGE_LAYERS):
+                if await self.docker.image_exists(image_ref(layer)):
+                    self._image = image_ref(layer)
+                    break
+            else:
+                raise ImageError(
+                    f"no cai image on the engine ({image_ref('base')} is missing); "
+                    "build one with `sudo cai image build`"
+                )
+        return self._image
 
     def _check_template(self, sup: Supervisor, template: Template | None) -> None:
         if template is None or sup.view is None:

@@ -328,3 +328,27 @@ async def test_statistics_count_events_and_published(orchestrator, make_workspac
 
 def test_marker_constant_is_what_units_print() -> None:
     assert MARKER_INIT_DONE == "containai-marker: init-done"
+
+
+class TestImages:
+    async def test_new_workspaces_use_the_richest_image_present(
+        self, orchestrator, make_workspace
+    ) -> None:
+        from containai._defaults import image_ref
+
+        docker = FakeDocker()
+        docker.images = {image_ref("base"), image_ref("sdks")}
+        async with orchestrator(docker) as orch:
+            await orch.up(make_workspace("app"))
+        (container,) = docker.containers.values()
+        assert container.spec.image == image_ref("sdks")
+
+    async def test_no_cai_image_is_a_clear_error(self, orchestrator, make_workspace) -> None:
+        from containai.fsm import ImageError
+
+        docker = FakeDocker()
+        docker.images = {"debian:bookworm"}
+        async with orchestrator(docker) as orch:
+            with pytest.raises(ImageError, match="cai image build"):
+                await orch.up(make_workspace("app"))
+        assert docker.containers == {}
