@@ -411,12 +411,13 @@ class Orchestrator:
                 if adopted.state in (State.STOPPED, State.FAILED):
                     adopted.request_start(running=found is not None and found.status == "running")
                 return adopted
+            image = image or await self._default_image()
             fsm, effects = ContainerFSM.new(
                 self._now(), workspace=spec.path, container=name, timeouts=self._timeouts
             )
             sup = self._spawn(name, spec.path, fsm, effects)
             sup.owned = True
-            sup.image = image or await self._default_image()
+            sup.image = image
             sup.labels = template.labels if template else {}
             return sup
 

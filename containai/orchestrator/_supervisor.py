@@ -200,6 +200,7 @@ class Supervisor:
                 tg.cancel_scope.cancel()
         finally:
             self._send.close()
+            self._receive.close()  # also when cancelled before the loop ever ran
             self.done.set()
             self._notify()
 
