@@ -91,3 +91,40 @@ def test_a_new_process_rebuilds_state_of_running_workspaces(cai, cai_env, worksp
     assert next(r for r in rows if r["workspace"] == str(path))["state"] == "stopped"
     again = cai("up", str(path))
     assert "1/1 workspaces sshd-ready" in again.stdout
+
+
+def test_resource_limits_and_labels_are_in_inspect(cai, workspaces, engine) -> None:
+    (path,) = workspaces("limits")
+    cai("up", str(path), "--memory", "3g", "--cpus", "1.5")
+    rows = json.loads(cai("ps", "--json").stdout)
+    row = next(r for r in rows if r["workspace"] == str(path))
+    assert (row["memory"], row["nano_cpus"]) == (3 << 30, 1_500_000_000)
+    inspect = json.loads(
+        subprocess.run(
+            ["docker", "-H", engine, "inspect", row["name"]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )[0]
+    host = inspect["HostConfig"]
+    assert (host["Memory"], host["MemorySwap"], host["NanoCpus"]) == (
+        3 << 30,
+        3 << 30,
+        1_500_000_000,
+    )
+    assert host["Privileged"] is False
+    assert not any("docker.sock" in b for b in host.get("Binds") or [])
+    assert host["PortBindings"]["22/tcp"][0]["HostIp"] == "127.0.0.1"
+    labels = inspect["Config"]["Labels"]
+    for key in (
+        "containai.managed",
+        "containai.workspace",
+        "containai.name",
+        "containai.version",
+        "containai.owner",
+        "containai.data-volume",
+    ):
+        assert labels.get(key), key
+    assert labels["containai.workspace"] == str(path)
+    assert inspect["Config"]["Hostname"] == row["name"]
