@@ -23,7 +23,6 @@ import msgspec
 
 from containai._defaults import (
     DATA_MOUNT,
-    ENGINE_HOST,
     IMAGE_LAYERS,
     LABEL_DATA_VOLUME,
     LABEL_TEMPLATE_HASH,
@@ -727,7 +726,7 @@ async def open_orchestrator(
     *,
     docker: DockerPort | None = None,
     ssh: SSHPort | None = None,
-    engine: str = ENGINE_HOST,
+    engine: str | None = None,
     parallel: int | None = None,
     jitter: float = 0.05,
     journal: Journal | bool | None = True,
@@ -739,6 +738,8 @@ async def open_orchestrator(
 
     Args:
         docker: a Docker port; default: the aiodocker adapter on ``engine``.
+        engine: the engine's address; default ``[engine].socket`` of the user config (or
+            ``CONTAINAI_ENGINE_SOCKET``), else cai's dedicated engine.
         ssh: an SSH port; default: the asyncssh adapter.
         parallel: how many workspaces may be coming up at once (default :func:`default_parallel`).
         jitter: up to this many seconds of random delay before each bring-up, so many starts
@@ -752,6 +753,8 @@ async def open_orchestrator(
     Cancellation: leaving the context cancels every supervisor; containers keep running.
     """
     key = key_path or (config_home() / "id_containai")
+    if engine is None:
+        engine = await anyio.to_thread.run_sync(_configured_engine)
     async with _ports(docker, ssh, engine) as (docker_port, ssh_port, client_key):
         async with anyio.create_task_group() as tg:
             orch = Orchestrator(
@@ -772,6 +775,14 @@ async def open_orchestrator(
                 yield orch
             finally:
                 tg.cancel_scope.cancel()
+
+
+def _configured_engine() -> str:
+    """``[engine].socket`` from the user config or ``CONTAINAI_ENGINE_SOCKET`` (a workspace's
+    own file cannot move a whole orchestrator to another engine)."""
+    from containai.model import load_config
+
+    return load_config(None).config.engine.socket
 
 
 @asynccontextmanager
