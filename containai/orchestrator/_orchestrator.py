@@ -54,7 +54,7 @@ from containai.fsm._events import (
     StopRequested,
 )
 from containai.fsm._lifecycle import Transition
-from containai.orchestrator import _sshfiles
+from containai.orchestrator import _sessions, _sshfiles
 from containai.orchestrator._backoff import Backoff
 from containai.orchestrator._journal import Journal
 from containai.orchestrator._ports import CreateSpec, SSHTarget
@@ -233,6 +233,7 @@ class Orchestrator:
         await anyio.to_thread.run_sync(
             self.readiness.forget, sup.name, view.ssh_port if view else None
         )
+        _sessions.forget(sup.name)
         if volumes and volume:
             users = [
                 v.name
@@ -253,10 +254,13 @@ class Orchestrator:
         sup = self._find(workspace)
         spec = self._specs.get(sup.name)
         view = sup.view
+        state = sup.state.value
+        if sup.state == State.SSHD_READY and _sessions.open_sessions(sup.name):
+            state = State.ATTACHED.value  # a session another cai process holds
         return WorkspaceStatus(
             name=sup.name,
             workspace=sup.workspace,
-            state=sup.state.value,
+            state=state,
             reason=sup.fsm.reason or "",
             ssh_alias=f"{SSH_HOST_PREFIX}{sup.name}",
             ssh_port=sup.ssh_port,
@@ -319,12 +323,14 @@ class Orchestrator:
         """Hold an orchestrator-owned SSH session: the workspace is ``attached`` meanwhile."""
         sup = self._find(workspace)
         await self._own(sup)
-        session_id = f"{os.getpid()}-{random.getrandbits(32):08x}"
-        sup.feed(SessionOpened(session_id=session_id))
+        session_id = f"{random.getrandbits(32):08x}"
+        marker = _sessions.open_marker(sup.name, session_id)
+        sup.feed(SessionOpened(session_id=f"{os.getpid()}-{session_id}"))
         try:
             yield self.target(sup.name)
         finally:
-            sup.feed(SessionClosed(session_id=session_id))
+            sup.feed(SessionClosed(session_id=f"{os.getpid()}-{session_id}"))
+            _sessions.close_marker(marker)
 
     def target(self, workspace: str) -> SSHTarget:
         sup = self._find(workspace)
@@ -564,7 +570,7 @@ class Orchestrator:
         await sup.wait_for(State.SSHD_READY)
         if not sup.verified:
             with anyio.fail_after(60):
-                await self._probe(sup, "sshd", anyio.Event())
+                await self._probe(sup, "sshd", sup.sshd_nudge)
 
     # -- supervisors ----------------------------------------------------------------------------
     def _now(self) -> float:

@@ -148,6 +148,11 @@ class Supervisor:
         self.feed(ContainerStarted() if running else StartRequested())
 
     @property
+    def sshd_nudge(self) -> anyio.Event:
+        """Set once this boot's sshd-ready marker was seen."""
+        return self._sshd_nudge
+
+    @property
     def state(self) -> State:
         return self.fsm.state
 

@@ -205,3 +205,22 @@ def test_attached_appears_while_a_session_is_open(cai, cai_env, workspaces) -> N
     ]
     states = [r["to_state"] for r in replay if r["workspace"] == str(path)]
     assert states[-2:] == ["attached", "sshd-ready"]
+
+
+def test_ps_in_another_process_shows_attached_during_exec(cai, cai_env, workspaces) -> None:
+    (path,) = workspaces("busy")
+    cai("up", str(path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "containai", "exec", str(path), "--", "sleep", "4"],
+        env=cai_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(2)
+        rows = json.loads(cai("ps", "--json").stdout)
+        assert next(r for r in rows if r["workspace"] == str(path))["state"] == "attached"
+    finally:
+        assert proc.wait(30) == 0
+    rows = json.loads(cai("ps", "--json").stdout)
+    assert next(r for r in rows if r["workspace"] == str(path))["state"] == "sshd-ready"
