@@ -32,7 +32,9 @@ def _top(name: str) -> str:
     return name.split(".")[0]
 
 
-def _layer_violations(sub: str, forbidden: set[str], forbidden_prefixes: tuple[str, ...]) -> list[str]:
+def _layer_violations(
+    sub: str, forbidden: set[str], forbidden_prefixes: tuple[str, ...]
+) -> list[str]:
     bad = []
     for path in _modules(sub):
         for name in _imports(path):

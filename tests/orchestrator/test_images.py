@@ -244,7 +244,8 @@ class TestShippedFiles:
         assert f'"{MARKER_INIT_DONE}"' in (units / "containai-init-done.service").read_text()
         # the sshd marker is followed by the ed25519 host public key on the same line
         sshd = (units / "containai-sshd-ready.service").read_text()
-        assert f'"{MARKER_SSHD_READY} $$(cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)"' in sshd
+        key = '$$(cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)'
+        assert f'"{MARKER_SSHD_READY} {key}"' in sshd
 
     def test_sshd_config_is_key_only_with_agent_forwarding(self) -> None:
         text = (asset_dir("units") / "sshd_config.d" / "99-containai.conf").read_text()

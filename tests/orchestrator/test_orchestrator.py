@@ -177,7 +177,8 @@ class TestFailures:
         docker = FakeDocker(port_range=(2300, 2300))
         async with orchestrator(docker) as orch:
             first = await orch.up(make_workspace("one"))
-            with pytest.raises(WorkspaceFailed, match=r"all 201 ports in 2300-2500 are in use; widen \[ssh\].port_range"):
+            full = r"all 201 ports in 2300-2500 are in use; widen \[ssh\].port_range"
+            with pytest.raises(WorkspaceFailed, match=full):
                 await orch.up(make_workspace("two"))
         assert [c.name for c in docker.containers.values()] == [first.name]
 
