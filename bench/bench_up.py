@@ -255,7 +255,8 @@ def main() -> None:
 def _table(rows: list[dict[str, float]]) -> str:
     head = (
         "| N | baseline wall | cai wall | ratio | baseline p50 | cai p50 | cai p95 | "
-        "to first exec (wall / p50) | cai CPU (s, % of wall) | cai peak RSS | idle workspace mem |\n"
+        "to first exec (wall / p50) | cai CPU (s, % of wall) | cai peak RSS | "
+        "idle workspace mem |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
