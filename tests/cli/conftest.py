@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,16 +10,9 @@ from containai.orchestrator.testing import FakeDocker, FakeSSH
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
-    for name in list(os.environ):
-        if name.startswith("CONTAINAI_"):
-            monkeypatch.delenv(name)
-    return home
+def _isolated(isolated_home: Path) -> Path:
+    """Every test here runs with an isolated HOME (tests/conftest.py)."""
+    return isolated_home
 
 
 @pytest.fixture

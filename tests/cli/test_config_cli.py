@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from containai.cli import main
-
-# typer 0.19 imports names that click 8.5 deprecates; with filterwarnings=error the first
-# `import typer` would fail. Remove once pyproject pins click or filters this warning.
-pytestmark = pytest.mark.filterwarnings("ignore:'click.utils.:DeprecationWarning")
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Overrides the package conftest's fixture (same effect) so these tests need no fakes."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for name in list(os.environ):
-        if name.startswith("CONTAINAI_"):
-            monkeypatch.delenv(name)
-    return home
 
 
 @pytest.fixture

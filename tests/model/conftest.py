@@ -9,16 +9,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point HOME and XDG_CONFIG_HOME into tmp_path and drop any CONTAINAI_* variable."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    for name in list(os.environ):
-        if name.startswith("CONTAINAI_"):
-            monkeypatch.delenv(name)
-    return home
+def _isolated(isolated_home: Path) -> Path:
+    """Every test here runs with an isolated HOME (tests/conftest.py)."""
+    return isolated_home
 
 
 def run_git(cwd: Path, *args: str) -> str:

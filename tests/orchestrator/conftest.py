@@ -12,17 +12,9 @@ from containai.orchestrator.testing import FakeDocker, FakeSSH
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep SSH files, config and the journal of every core test inside tmp_path."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
-    for name in list(__import__("os").environ):
-        if name.startswith("CONTAINAI_"):
-            monkeypatch.delenv(name)
-    return home
+def _isolated(isolated_home: Path) -> Path:
+    """Every test here runs with an isolated HOME (tests/conftest.py)."""
+    return isolated_home
 
 
 @pytest.fixture
