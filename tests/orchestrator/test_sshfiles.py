@@ -30,13 +30,9 @@ def _key(seed: int, kind: str = "ssh-ed25519") -> str:
     return f"{kind} {base64.b64encode(blob).decode()}"
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "ssh-home"  # not "home": tests/orchestrator/conftest.py may create that
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    return home
+@pytest.fixture
+def home(isolated_home: Path) -> Path:
+    return isolated_home
 
 
 def _mode(path: Path) -> int:
