@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from containai import __version__
@@ -27,7 +28,6 @@ from containai._defaults import (
 from containai.fsm._errors import NameCollision
 
 if TYPE_CHECKING:
-    from pathlib import Path
 
     from containai.model._workspace import WorkspaceSpec
 
@@ -74,9 +74,47 @@ def compose_name(repo: str, branch: str) -> str:
 def git_branch(workspace: Path) -> str:
     """The branch checked out in ``workspace``: ``detached`` or ``nogit`` when there is none.
 
-    Uses ``git symbolic-ref`` rather than ``rev-parse --abbrev-ref HEAD`` so that a repository
-    without commits yet still reports its (unborn) branch.
+    Read from the repository's ``HEAD`` file (a symbolic ref names the branch, also an unborn
+    one; an object id means detached), which costs no process: on the path of every ``cai up``,
+    and sixteen ``git`` processes at once are noticeable on a small host. Layouts this does not
+    recognise are left to ``git symbolic-ref``.
     """
+    head = _head_file(workspace)
+    if head is None:
+        return NOGIT
+    try:
+        text = head.read_text().strip()
+    except OSError:
+        return _git_symbolic_ref(workspace)
+    if text.startswith("ref:"):
+        ref = text[4:].strip()
+        for prefix in ("refs/heads/", "refs/"):
+            if ref.startswith(prefix):
+                return ref[len(prefix) :] or DETACHED
+        return _git_symbolic_ref(workspace)
+    return DETACHED
+
+
+def _head_file(workspace: Path) -> Path | None:
+    """``HEAD`` of the repository containing ``workspace`` (a ``.git`` directory, or a ``.git``
+    file pointing elsewhere as in worktrees and submodules), or None outside any repository."""
+    for directory in (workspace, *workspace.parents):
+        dotgit = directory / ".git"
+        if dotgit.is_dir():
+            return dotgit / "HEAD"
+        if dotgit.is_file():
+            try:
+                line = dotgit.read_text().strip()
+            except OSError:
+                return None
+            if line.startswith("gitdir:"):
+                gitdir = Path(line[7:].strip())
+                return (gitdir if gitdir.is_absolute() else directory / gitdir) / "HEAD"
+            return None
+    return None
+
+
+def _git_symbolic_ref(workspace: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     try:
         proc = subprocess.run(

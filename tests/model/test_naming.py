@@ -96,6 +96,12 @@ class TestGitBranch:
         git(ws, "init", "-q")
         assert container_name(ws) == "fresh-main"
 
+    def test_git_branch_in_a_linked_worktree(self, repo: Path, git, tmp_path: Path) -> None:
+        worktree = tmp_path / "wt"
+        git(repo, "worktree", "add", "-q", "-b", "topic/leaf", str(worktree))
+        assert (worktree / ".git").is_file()
+        assert git_branch(worktree) == "topic/leaf"
+
     def test_git_branch_in_a_subdirectory_of_a_repository(self, repo: Path) -> None:
         sub = repo / "pkg"
         sub.mkdir()

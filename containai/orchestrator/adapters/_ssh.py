@@ -125,9 +125,18 @@ def _pins(target: SSHTarget) -> tuple[str, ...]:
     return keys
 
 
+_keys: dict[tuple[str, int, int], asyncssh.SSHKey] = {}
+
+
 def _load_key(path: str) -> asyncssh.SSHKey:
+    """The private key at ``path``, parsed once per file version (path, mtime, size)."""
     try:
-        return asyncssh.read_private_key(path)
+        info = os.stat(path)
+        version = (path, info.st_mtime_ns, info.st_size)
+        key = _keys.get(version)
+        if key is None:
+            key = _keys[version] = asyncssh.read_private_key(path)
+        return key
     except (OSError, asyncssh.KeyImportError, ValueError) as exc:
         raise ConfigError(f"cannot read cai's SSH key {path}: {exc}") from exc
 
