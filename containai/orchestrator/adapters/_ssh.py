@@ -209,14 +209,26 @@ class AsyncSSHPort:
         return conn
 
     async def probe(self, target: SSHTarget) -> None:
-        """One handshake with key auth against the pinned host key, then close.
+        """One handshake with key auth against the pinned host key; the connection is kept
+        (idle, in the pool) for the next command to this target.
 
         Raises:
             HostKeyMismatch: no key is pinned for the target, or the server presented another.
             SSHUnavailable: refused, reset, timed out (``connect_timeout``), or key refused.
             ConfigError: cai's private key cannot be read.
         """
-        conn = await self._connect(target, _pins(target))
+        pins = _pins(target)
+        conn = await self._connect(target, pins)
+        # The handshake just proved this connection: keep it for the first command (the pool
+        # holds at most one idle connection per target) instead of paying another one.
+        key = _pool_key(target, pins)
+        async with self._locks.setdefault(key, anyio.Lock()):
+            self._expire()
+            pooled = self._pool.setdefault(key, [])
+            pooled[:] = [p for p in pooled if not p.conn.is_closed()]
+            if not any(p.active == 0 for p in pooled):
+                pooled.append(_Pooled(conn))
+                return
         conn.close()
         with anyio.CancelScope(shield=True), anyio.move_on_after(1):
             await conn.wait_closed()
@@ -296,14 +308,7 @@ class AsyncSSHPort:
         self, target: SSHTarget, *, fresh: bool
     ) -> AsyncIterator[tuple[asyncssh.SSHClientConnection, bool]]:
         pins = _pins(target)
-        key: _PoolKey = (
-            target.host,
-            target.port,
-            target.user,
-            target.key_path,
-            target.forward_agent,
-            pins,
-        )
+        key = _pool_key(target, pins)
         lock = self._locks.setdefault(key, anyio.Lock())
         async with lock:
             self._expire()
@@ -349,6 +354,10 @@ class AsyncSSHPort:
         with anyio.CancelScope(shield=True), anyio.move_on_after(2):
             for conn in conns:
                 await conn.wait_closed()
+
+
+def _pool_key(target: SSHTarget, pins: tuple[str, ...]) -> _PoolKey:
+    return (target.host, target.port, target.user, target.key_path, target.forward_agent, pins)
 
 
 def _host_pattern(target: SSHTarget) -> str:
