@@ -506,7 +506,7 @@ class Orchestrator:
             if exc.status != 409:
                 raise
             # Another cai process created it first: adopt it if it is this workspace's.
-            view = await self.docker.inspect(sup.name)
+            view = await self._inspect_when_registered(sup.name)
             if view.labels.get(LABEL_WORKSPACE) != spec.path:
                 raise
             container_id = view.id
@@ -518,6 +518,21 @@ class Orchestrator:
         sup.key_injected = True  # through CAI_AUTHORIZED_KEY, added by containai-init
         sup.container_id = container_id
         sup.feed(ContainerCreated(container_id=container_id))
+
+    async def _inspect_when_registered(self, name: str) -> ContainerView:
+        """Inspect a container another process is creating: the engine reserves the name
+        (our create gets 409) a moment before inspect can find the container (404)."""
+        backoff = Backoff(initial=0.02, cap=0.25)
+        with anyio.move_on_after(5):
+            while True:
+                try:
+                    return await self.docker.inspect(name)
+                except ContainerGone:
+                    await anyio.sleep(backoff.next_delay())
+        raise ContainerGone(
+            f"the engine says the name {name} is taken, but no such container appeared",
+            container=name,
+        )
 
     async def _start(self, sup: Supervisor) -> None:
         try:
