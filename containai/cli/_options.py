@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from containai.model import Overrides
 
 JSON = typer.Option(False, "--json", help="Print NDJSON / JSON instead of a table.")
 CONTAINERS = typer.Option(None, "--container", "-c", help="A container name (repeatable).")
@@ -20,7 +24,7 @@ def overrides(
     data_volume: str | None = None,
     config: Path | None = None,
     agent: str | None = None,
-) -> object:
+) -> Overrides:
     """Build :class:`containai.model.Overrides` from command-line flags."""
     from containai.model import Overrides
 

@@ -12,6 +12,7 @@ from containai._defaults import SSH_HOST_PREFIX
 from containai.orchestrator._ssh_command import remote_command
 
 if TYPE_CHECKING:
+    from containai.model import Overrides
     from containai.orchestrator import Orchestrator
 
 
@@ -24,13 +25,13 @@ def split_workspace(args: list[str]) -> tuple[Path | None, list[str]]:
 
 
 async def bring_up(
-    orch: Orchestrator, path: Path | None, container: str | None, overrides: object = None
+    orch: Orchestrator, path: Path | None, container: str | None, overrides: Overrides | None = None
 ) -> str:
     """The container name of the target workspace, bringing it up first when needed."""
     if container:
         status = await orch.wait(container)
         return status.name
-    status = await orch.up(path or Path.cwd(), overrides=overrides)  # type: ignore[arg-type]
+    status = await orch.up(path or Path.cwd(), overrides=overrides)
     return status.name
 
 

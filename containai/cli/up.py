@@ -15,6 +15,7 @@ from containai.cli._app import run_async
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from containai.model import Overrides
     from containai.orchestrator import Orchestrator
 
 
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
 
 async def _up(
-    paths: list[Path], parallel: int, json_: bool, overrides: object, options: dict[str, Any]
+    paths: list[Path], parallel: int, json_: bool, overrides: Overrides, options: dict[str, Any]
 ) -> int:
     import anyio
 
@@ -82,7 +83,7 @@ async def _up(
                 row = rows[str(path)]
                 row.state = "starting"
                 try:
-                    status = await orch.up(path, overrides=overrides, **options)  # type: ignore[arg-type]
+                    status = await orch.up(path, overrides=overrides, **options)
                     row.name, row.state = status.name, status.state
                     for warning in status.warnings:
                         print(f"warning: {warning}", file=sys.stderr)
