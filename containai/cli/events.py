@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from datetime import datetime
 
@@ -101,6 +102,8 @@ async def _events(json_: bool, since: float | None, filters: dict[str, str], fol
     # with no other cai running); the journal carries what other cai processes do.
     async with open_orchestrator():
         offset = journal.path.stat().st_size if journal.path.exists() else 0
+        # On stderr, so NDJSON on stdout stays clean: from here on nothing is missed.
+        print("following lifecycle events (Ctrl-C to stop)", file=sys.stderr, flush=True)
         while True:
             await anyio.sleep(0.1)
             try:

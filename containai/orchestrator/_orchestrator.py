@@ -638,6 +638,8 @@ class Orchestrator:
             reason=reason,
             timeouts=self._timeouts,
         )
+        # Only a running container replays its boot; a resting one has nothing to hide.
+        quiet = quiet and state == State.BOOTING
         sup = self._spawn(view.name, view.labels.get(LABEL_WORKSPACE, ""), fsm, quiet=quiet)
         sup.view = view
         sup.container_id = view.id

@@ -265,19 +265,16 @@ class Supervisor:
             self._follow_console()
         if transition.to_state in (State.STOPPED.value, State.FAILED.value, State.REMOVED.value):
             self._stop_console()
-        if self._quiet and transition.to_state in (
-            State.SSHD_READY.value,
-            State.ATTACHED.value,
-            State.STOPPED.value,
-            State.FAILED.value,
-            State.REMOVED.value,
-        ):
-            self._quiet = transition.to_state not in (State.SSHD_READY.value, State.ATTACHED.value)
-            if not self._quiet:
+        if self._quiet:
+            # A rebuilt running machine replays booting -> init-done -> sshd-ready from its
+            # console: not news. Anything else (it dies, stops, goes away) is, and ends the
+            # replay, as does reaching where the container already was.
+            if transition.to_state in (State.INIT_DONE.value, State.SSHD_READY.value):
+                self._quiet = transition.to_state != State.SSHD_READY.value
                 self._notify()
                 return
-        if not self._quiet:
-            self.hooks.publish(self, transition)
+            self._quiet = False
+        self.hooks.publish(self, transition)
         self._notify()
 
     def _notify(self) -> None:

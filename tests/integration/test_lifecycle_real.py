@@ -60,10 +60,12 @@ def test_docker_kill_from_outside_is_reported_within_two_seconds(
         [sys.executable, "-m", "containai", "events", "--json", "--filter", f"name={name}"],
         env=cai_env,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        time.sleep(2)  # let the watcher subscribe (it prints only what happens after it starts)
+        assert watcher.stderr is not None  # it says when it follows: nothing is missed after
+        assert "following lifecycle events" in watcher.stderr.readline()
         killed_at = time.time()
         subprocess.run(["docker", "-H", engine, "kill", name], check=True, capture_output=True)
         assert watcher.stdout is not None
@@ -75,8 +77,9 @@ def test_docker_kill_from_outside_is_reported_within_two_seconds(
     finally:
         watcher.terminate()
         watcher.wait(10)
-        if watcher.stdout is not None:
-            watcher.stdout.close()
+        for stream in (watcher.stdout, watcher.stderr):
+            if stream is not None:
+                stream.close()
     del status
 
 

@@ -263,6 +263,23 @@ class TestSourceOfTruth:
         assert rebuilt.state == "sshd-ready"
         assert rebuilt.workspace == str(ws)
 
+    async def test_a_rebuilt_machine_reports_a_death_but_not_its_replayed_boot(
+        self, orchestrator, make_workspace, fake
+    ) -> None:
+        ws = make_workspace("app")
+        async with orchestrator() as orch:
+            status = await orch.up(ws)
+        seen: list[str] = []
+        async with orchestrator() as fresh, fresh.subscribe() as records:
+            fake.die(status.name, 9)  # at once, while its boot may still be replaying
+            with anyio.fail_after(5):
+                async for record in records:
+                    seen.append(record.to_state)
+                    if record.to_state == "failed":
+                        break
+        assert seen[-1] == "failed"
+        assert "init-done" not in seen
+
     async def test_two_orchestrators_racing_on_one_path_end_with_one_container(
         self, orchestrator, make_workspace, fake
     ) -> None:
