@@ -57,6 +57,16 @@ _NEW_BOOT_OR_END = frozenset(
 )
 
 
+def _hint(name: str, reason: str) -> str:
+    """What to look at next, for the failures a user can act on."""
+    if reason.startswith("timed out") or "exited with code" in reason:
+        return (
+            f" (its console: `docker --context containai logs {name}`; "
+            "`cai up --fresh` recreates it; see docs/troubleshooting.md)"
+        )
+    return ""
+
+
 class WorkspaceFailed(CaiError):
     """A workspace ended ``failed`` (or vanished) while someone waited for it."""
 
@@ -180,7 +190,8 @@ class Supervisor:
             ):
                 raise WorkspaceFailed(
                     f"{self.name}: {self.fsm.state.value}"
-                    + (f": {self.fsm.reason}" if self.fsm.reason else ""),
+                    + (f": {self.fsm.reason}" if self.fsm.reason else "")
+                    + _hint(self.name, self.fsm.reason),
                     container=self.name,
                 )
             if self.fsm.state == State.STOPPED and target in PROGRESS:
