@@ -32,6 +32,7 @@ from containai._defaults import (
     WORKSPACE_MOUNT,
     config_home,
     image_ref,
+    state_home,
 )
 from containai.fsm import ContainerFSM, State
 from containai.fsm._errors import (
@@ -66,13 +67,14 @@ from containai.orchestrator._supervisor import Hooks, Supervisor
 from containai.orchestrator._templates import Template, ensure_template_image, load_template
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
     from anyio.abc import TaskGroup, TaskStatus
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from containai.fsm import AnyEffect
     from containai.model import Overrides, WorkspaceSpec
+    from containai.orchestrator._batch import BatchItem, BatchResult
     from containai.orchestrator._images import ImagePort
     from containai.orchestrator._ports import (
         ContainerView,
@@ -317,6 +319,37 @@ class Orchestrator:
         async with self.subscribe() as records:
             async for record in records:
                 yield record
+
+    async def batch(
+        self,
+        repos: Iterable[str | BatchItem],
+        command: Sequence[str],
+        *,
+        parallel: int = 4,
+        run_dir: Path | None = None,
+        keep: bool = False,
+    ) -> AsyncIterator[BatchResult]:
+        """Run ``command`` in a fresh workspace per repository (a path or git URL, with an
+        optional ``@branch``); yield each result as soon as it finishes.
+
+        Raises:
+            UsageError: an entry is neither an existing directory nor a git URL.
+
+        Cancellation: stops new starts; workspaces already made are stopped and removed
+        (shielded) unless ``keep``.
+        """
+        from containai.orchestrator._batch import BatchItem, parse_batch, run_batch
+
+        given = list(repos)
+        items = [r for r in given if isinstance(r, BatchItem)]
+        parsed, bad = parse_batch("\n".join(r for r in given if isinstance(r, str)))
+        if bad:
+            raise UsageError("; ".join(f"{e.text.strip()}: {e.message}" for e in bad))
+        directory = run_dir or state_home() / "batch" / time.strftime("%Y%m%d-%H%M%S")
+        async for result in run_batch(
+            self, [*items, *parsed], list(command), parallel=parallel, run_dir=directory, keep=keep
+        ):
+            yield result
 
     @asynccontextmanager
     async def session(self, workspace: str) -> AsyncIterator[SSHTarget]:

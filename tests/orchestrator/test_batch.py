@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from containai.orchestrator._batch import BatchItem, parse_batch, run_batch
 from containai.orchestrator.testing import FakeDocker
 
@@ -87,3 +89,24 @@ async def test_batch_reports_the_failing_repo_with_its_exit_code(
     assert results["r2"].exit_code == 5
     assert Path(results["r2"].stderr_log).read_bytes() == b"boom\n"
     assert docker.containers == {}
+
+
+async def test_orch_batch_takes_paths_and_yields_results(
+    orchestrator, make_workspace, tmp_path: Path
+) -> None:
+    repos = [str(make_workspace(f"b{i}")) for i in range(3)]
+    async with orchestrator() as orch:
+        results = [r async for r in orch.batch(repos, ["true"], parallel=2, run_dir=tmp_path / "r")]
+    assert sorted(r.source for r in results) == sorted(repos)
+    assert {r.status for r in results} == {"ok"}
+
+
+async def test_orch_batch_rejects_what_is_neither_a_directory_nor_a_url(
+    orchestrator, tmp_path: Path
+) -> None:
+    from containai.fsm import UsageError
+
+    async with orchestrator() as orch:
+        with pytest.raises(UsageError, match="no such directory"):
+            async for _ in orch.batch([str(tmp_path / "missing")], ["true"]):
+                pass
