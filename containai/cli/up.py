@@ -73,6 +73,7 @@ async def _up(
 
     rows = {str(p): _Row(str(p)) for p in paths}
     errors: dict[str, str] = {}
+    codes: dict[str, int] = {}
     async with open_orchestrator(parallel=parallel or None) as orch:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_display, orch, rows, json_)
@@ -90,6 +91,7 @@ async def _up(
                 except CaiError as exc:
                     row.state, row.detail = "failed", str(exc)
                     errors[str(path)] = f"{type(exc).__name__}: {exc}"
+                    codes[str(path)] = exc.exit_code
                 row.ended = time.monotonic()
 
             async with anyio.create_task_group() as ups:
@@ -101,7 +103,8 @@ async def _up(
         _summary(rows)
     for failed, message in errors.items():
         print(f"{failed}: {message}", file=sys.stderr)
-    return 1 if errors else 0
+    # one failure: its own exit code (2 for a config error, ...); several: the first path's
+    return codes[min(codes)] if codes else 0
 
 
 async def _display(orch: Orchestrator, rows: dict[str, _Row], json_: bool) -> None:

@@ -39,7 +39,7 @@ def test_up_reports_each_failure_and_exits_non_zero(tmp_path, fake_engine, capsy
     bad = _ws(tmp_path, "bad")
     fake_engine.on_start = lambda c: fake_engine.die(c.name, 4) if "bad" in c.name else None
     good = _ws(tmp_path, "good")
-    assert main(["up", str(bad), str(good)]) == 1
+    assert main(["up", str(bad), str(good)]) == 11  # WorkspaceFailed
     err = capsys.readouterr().err
     assert str(bad) in err
     assert "code 4" in err
