@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import msgspec
 
@@ -28,10 +27,6 @@ def duration(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600}h{(s % 3600) // 60:02d}m"
     return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
-
-
-def since(wall: float) -> str:
-    return duration(max(0.0, time.time() - wall)) if wall else "-"
 
 
 def size(n: int) -> str:

@@ -436,22 +436,6 @@ def cleanup(existing_names: set[str], *, dry_run: bool) -> list[str]:
 
 
 # -- port range -------------------------------------------------------------------------------
-def parse_port_range(text: str) -> tuple[int, int]:
-    """``"2300-2500"`` → ``(2300, 2500)``, inclusive; a single port is a range of one.
-
-    Raises:
-        ConfigError: not ``LOW-HIGH`` with ``1 <= LOW <= HIGH <= 65535``.
-    """
-    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", text)
-    if m is None:
-        raise ConfigError(f"[ssh].port_range: expected LOW-HIGH such as 2300-2500, got {text!r}")
-    low = int(m[1])
-    high = int(m[2]) if m[2] else low
-    if not 0 < low <= high < 65536:
-        raise ConfigError(f"[ssh].port_range: {text!r} is not within 1-65535 with LOW <= HIGH")
-    return low, high
-
-
 def describe_exhausted(port_range: tuple[int, int]) -> str:
     """The message of :class:`~containai.fsm.PortRangeExhausted` for a full range."""
     low, high = port_range

@@ -353,20 +353,8 @@ class TestCleanup:
         assert _known() == []
 
 
-# -- port range -------------------------------------------------------------------------------
-class TestPortRange:
-    @pytest.mark.parametrize(
-        ("text", "expected"),
-        [("2300-2500", (2300, 2500)), (" 2300 - 2301 ", (2300, 2301)), ("2222", (2222, 2222))],
-    )
-    def test_parse_port_range(self, text: str, expected: tuple[int, int]) -> None:
-        assert sf.parse_port_range(text) == expected
-
-    @pytest.mark.parametrize("text", ["", "a-b", "2500-2300", "0-10", "1-70000", "1,2"])
-    def test_parse_port_range_rejects(self, text: str) -> None:
-        with pytest.raises(ConfigError, match=r"\[ssh\]\.port_range"):
-            sf.parse_port_range(text)
-
+# -- full port range -------------------------------------------------------------------------------
+class TestFullPortRange:
     def test_describe_exhausted(self) -> None:
         assert sf.describe_exhausted((2300, 2500)) == (
             "all 201 ports in 2300-2500 are in use; widen [ssh].port_range in "

@@ -6,10 +6,8 @@ decoded into small view Structs holding only the fields cai reads (STYLE rule 7)
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import tarfile
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -343,24 +341,6 @@ class AioDockerPort:
                             yield text.strip("\r\n")
 
                 yield lines()
-
-    async def put_file(
-        self, ref: str, path: str, data: bytes, *, mode: int, uid: int, parent_mode: int = 0o700
-    ) -> None:
-        parent, _, base = path.rstrip("/").rpartition("/")
-        grand, _, parent_name = parent.rpartition("/")
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            d = tarfile.TarInfo(parent_name)
-            d.type, d.mode, d.uid, d.gid = tarfile.DIRTYPE, parent_mode, uid, uid
-            tar.addfile(d)
-            f = tarfile.TarInfo(f"{parent_name}/{base}")
-            f.size, f.mode, f.uid, f.gid = len(data), mode, uid, uid
-            tar.addfile(f, io.BytesIO(data))
-        with map_exceptions(self._errors):
-            await self._docker.containers.container(ref).put_archive(  # type: ignore[no-untyped-call]
-                grand or "/", buf.getvalue()
-            )
 
     async def read_file(self, ref: str, path: str) -> bytes:
         with map_exceptions(self._errors):

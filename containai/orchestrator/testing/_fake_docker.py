@@ -285,12 +285,6 @@ class FakeDocker:
 
         yield lines()
 
-    async def put_file(
-        self, ref: str, path: str, data: bytes, *, mode: int, uid: int, parent_mode: int = 0o700
-    ) -> None:
-        self._check()
-        self.find(ref).files[path] = data
-
     async def read_file(self, ref: str, path: str) -> bytes:
         self._check()
         c = self.find(ref)
